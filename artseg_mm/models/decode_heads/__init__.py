@@ -1,0 +1,1 @@
+"""models/decode_heads."""
