@@ -1,0 +1,81 @@
+"""Checkpoints that load under torch's ``weights_only=True``, without unsafe globals.
+
+Why it exists: torch >= 2.6 loads with ``weights_only=True``; a stock mmengine
+checkpoint then fails with ``Unsupported global: ...HistoryBuffer``. Its
+``message_hub`` pickles ``HistoryBuffer`` objects (numpy arrays, and a dict of
+functions reached through ``builtins.getattr``) and numpy scalars. Allow-listing
+``getattr`` would reopen the door that ``weights_only`` closes, so instead our
+checkpoints are written free of such objects (``make_weights_only_safe``, called by
+``SafeCheckpointHook`` before every save): each ``HistoryBuffer`` becomes a
+``PlainHistoryBuffer`` holding Python lists, numpy scalars become Python numbers.
+Exactly one project class is allow-listed for loading: ``PlainHistoryBuffer``.
+"""
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+
+class PlainHistoryBuffer(HistoryBuffer):
+    """A ``HistoryBuffer`` that pickles as plain Python lists and ints.
+
+    It unpickles into a working buffer (numpy arrays rebuilt, statistics
+    methods restored from the class), so ``MessageHub.load_state_dict`` resumes
+    it like any other.
+    """
+
+    def __getstate__(self) -> dict:
+        return dict(
+            max_length=int(self.max_length),
+            log_history=np.asarray(self._log_history).tolist(),
+            count_history=np.asarray(self._count_history).tolist())
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state['log_history'], state['count_history'],
+                      state['max_length'])
+
+    @classmethod
+    def from_buffer(cls, buffer: HistoryBuffer) -> 'PlainHistoryBuffer':
+        log_history, count_history = buffer.data
+        return cls(log_history.tolist(), count_history.tolist(), buffer.max_length)
+
+
+def to_plain_python(value: Any) -> Any:
+    """Numpy scalars/arrays -> Python numbers/lists, recursively through containers."""
+    if isinstance(value, HistoryBuffer):
+        return value if isinstance(value, PlainHistoryBuffer) else \
+            PlainHistoryBuffer.from_buffer(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, OrderedDict):
+        return OrderedDict((k, to_plain_python(v)) for k, v in value.items())
+    if isinstance(value, dict):
+        return {k: to_plain_python(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_plain_python(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(to_plain_python(v) for v in value)
+    return value
+
+
+def make_weights_only_safe(checkpoint: dict) -> dict:
+    """Rewrite, in place, what mmengine put outside ``state_dict``/``optimizer``.
+
+    Tensors are left alone; ``message_hub`` and ``meta`` become plain Python.
+    """
+    for key in ('message_hub', 'meta'):
+        if key in checkpoint:
+            checkpoint[key] = to_plain_python(checkpoint[key])
+    return checkpoint
+
+
+SAFE_GLOBALS = (PlainHistoryBuffer, )
+
+
+def register_safe_globals() -> None:
+    """Allow-list the project's checkpoint classes for ``torch.load(weights_only=True)``."""
+    torch.serialization.add_safe_globals(list(SAFE_GLOBALS))
