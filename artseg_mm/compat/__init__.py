@@ -2,6 +2,8 @@
 
 Must run before anything imports ``mmseg.models``.
 """
+import warnings
+
 from .checkpoint import (PlainHistoryBuffer, make_weights_only_safe,
                          register_safe_globals)
 from .mmcv_ops import install_pure_pytorch_ops
@@ -14,3 +16,7 @@ def install_compat() -> None:
     """Provide ``mmcv.ops`` where it is missing and allow-list our checkpoint classes."""
     install_pure_pytorch_ops()
     register_safe_globals()
+    # mmcv-lite has no deformable attention op; mmcv warns about it on every
+    # import although nothing here uses it (mmseg guards its users).
+    warnings.filterwarnings(
+        'ignore', message='Fail to import ``MultiScaleDeformableAttention``')

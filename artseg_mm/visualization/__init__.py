@@ -1,1 +1,4 @@
-"""visualization."""
+"""Pictures: per-image overlays for ``tools/test.py --show-dir``."""
+from .overlay_hook import ArtSegVisualizationHook
+
+__all__ = ['ArtSegVisualizationHook']

@@ -1,0 +1,101 @@
+# artseg-mm: every target runs inside .venv (created on first use).
+PYTHON_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# DEMO=1 runs the targets on the embedded demo data (configs/demo/)
+DEMO ?=
+ifeq ($(DEMO),1)
+CFG_DIR := configs/demo
+SUFFIX := _demo
+DATA_ROOT := data/artefact_demo
+else
+CFG_DIR := configs
+SUFFIX := _artefact
+DATA_ROOT := data/artefact
+endif
+MODELS := convnext_tiny_upernet swin_tiny_upernet coat_lite_small_upernet resnet50_unet
+WORK := work_dirs
+DEMO_DATA := data/artefact_demo
+OUT := $(WORK)/analysis$(SUFFIX)
+# the best-mIoU checkpoint of a work dir (else the last one); fails clearly if none
+ckpt = $$($(PY) tools/misc/find_checkpoint.py $(WORK)/$(1))
+
+.PHONY: venv demo demo-all demo-data test train-convnext train-swin train-coat \
+	train-resnet50 train-all evaluate-convnext evaluate-swin evaluate-coat \
+	evaluate-resnet50 evaluate-all compare visualize-attention cam benchmark clean
+
+venv: $(STAMP)
+$(STAMP): setup.py requirements/runtime.txt requirements/tests.txt
+	$(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements/runtime.txt -r requirements/tests.txt
+	$(PY) -m pip install --no-deps -e .
+	touch $(STAMP)
+
+## the main job on the embedded demo data: data, a short CPU training, test with overlays
+demo: venv demo-data
+	$(PY) tools/train.py configs/demo/convnext_tiny_upernet_demo.py
+	$(PY) tools/test.py configs/demo/convnext_tiny_upernet_demo.py \
+		$(call ckpt,convnext_tiny_upernet_demo) \
+		--show-dir $(WORK)/convnext_tiny_upernet_demo/show \
+		--out $(WORK)/convnext_tiny_upernet_demo/test
+	@echo "overlays: $(WORK)/convnext_tiny_upernet_demo/show/"
+
+## all four models on the demo data, then the comparison, CAMs and attention maps
+demo-all: venv demo-data
+	$(MAKE) train-all evaluate-all compare cam visualize-attention DEMO=1
+
+demo-data: venv
+	@test -f $(DEMO_DATA)/meta.json || $(PY) tools/misc/make_demo_data.py --out $(DEMO_DATA)
+
+## the test suite (CPU, tiny inputs)
+test: venv
+	$(PY) -m pytest tests -q
+
+# short name -> config stem
+convnext := convnext_tiny_upernet
+swin := swin_tiny_upernet
+coat := coat_lite_small_upernet
+resnet50 := resnet50_unet
+
+define MODEL_TARGETS
+train-$(1): venv
+	$$(PY) tools/train.py $$(CFG_DIR)/$$($(1))$$(SUFFIX).py
+evaluate-$(1): venv
+	$$(PY) tools/test.py $$(CFG_DIR)/$$($(1))$$(SUFFIX).py $$(call ckpt,$$($(1))$$(SUFFIX)) \
+		--out $$(WORK)/$$($(1))$$(SUFFIX)/test --show-dir $$(WORK)/$$($(1))$$(SUFFIX)/show
+endef
+$(foreach m,convnext swin coat resnet50,$(eval $(call MODEL_TARGETS,$(m))))
+
+train-all: train-convnext train-swin train-coat train-resnet50
+evaluate-all: evaluate-convnext evaluate-swin evaluate-coat evaluate-resnet50
+
+## table + bar chart + prediction grids with bootstrap CIs over all trained models
+compare: venv
+	$(PY) tools/analysis_tools/compare.py $(foreach m,$(MODELS),$(wildcard $(WORK)/$(m)$(SUFFIX))) \
+		--out $(OUT)/compare
+
+## Grad-CAM overlays for each model on one validation image
+cam: venv
+	@for m in $(MODELS); do \
+		ck=$$($(PY) tools/misc/find_checkpoint.py $(WORK)/$${m}$(SUFFIX)) || exit 1; \
+		$(PY) tools/analysis_tools/visualization_cam.py $(CFG_DIR)/$${m}$(SUFFIX).py $$ck \
+			$$(ls $(DATA_ROOT)/img_dir/val/*.png | head -1) --out $(OUT)/cam/$${m} || exit 1; \
+	done
+
+## Swin and CoaT attention maps
+visualize-attention: venv
+	@for m in swin_tiny_upernet coat_lite_small_upernet; do \
+		ck=$$($(PY) tools/misc/find_checkpoint.py $(WORK)/$${m}$(SUFFIX)) || exit 1; \
+		$(PY) tools/analysis_tools/visualize_attention.py $(CFG_DIR)/$${m}$(SUFFIX).py $$ck \
+			$$(ls $(DATA_ROOT)/img_dir/val/*.png | head -1) --out $(OUT)/attention/$${m} || exit 1; \
+	done
+
+## speed/memory against segmentation-models-pytorch and mmseg's stock UPerNet
+benchmark: venv
+	$(PY) tools/analysis_tools/benchmark.py --out $(WORK)/benchmark.md
+
+clean:
+	rm -rf $(WORK)/*/ .pytest_cache
+	find . -name __pycache__ -path './artseg_mm/*' -prune -exec rm -rf {} +

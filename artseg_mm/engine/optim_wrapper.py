@@ -1,0 +1,85 @@
+"""Mixed precision that follows the device: fp16 AMP on CUDA, optional bf16 on CPU."""
+from contextlib import contextmanager
+from typing import Optional
+
+import torch
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.runner.amp import autocast
+
+from mmseg.registry import OPTIM_WRAPPERS
+
+
+def cpu_supports_bf16() -> bool:
+    """True where oneDNN has native bf16 kernels (e.g. avx512_bf16, AMX)."""
+    return bool(torch.backends.mkldnn.is_available()
+                and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+@OPTIM_WRAPPERS.register_module()
+class AutoAmpOptimWrapper(AmpOptimWrapper):
+    """``AmpOptimWrapper`` on CUDA; plain fp32 or bf16 autocast on a CPU.
+
+    Why it exists: mmengine's ``AmpOptimWrapper`` asserts a GPU at build time,
+    so a config that asks for AMP (the seed's recipe) cannot even start on a
+    laptop or in CI. On CUDA this class *is* ``AmpOptimWrapper`` (fp16 autocast,
+    dynamic loss scaling). Without CUDA it trains in fp32, or under bf16
+    autocast when ``cpu_dtype='bfloat16'`` and the CPU has bf16 kernels (bf16
+    needs no loss scaling: it has fp32's exponent range).
+
+    Args:
+        loss_scale, dtype: as ``AmpOptimWrapper`` (CUDA only).
+        cpu_dtype (str, optional): ``'bfloat16'`` for CPU autocast, ``None``
+            for fp32. A CPU without bf16 kernels raises a clear error.
+        **kwargs: ``OptimWrapper`` arguments.
+    """
+
+    def __init__(self, loss_scale='dynamic', dtype=None,
+                 cpu_dtype: Optional[str] = None, **kwargs):
+        self.on_cuda = torch.cuda.is_available()
+        if self.on_cuda:
+            super().__init__(loss_scale=loss_scale, dtype=dtype, **kwargs)
+            self.cpu_dtype = None
+            return
+        OptimWrapper.__init__(self, **kwargs)
+        if cpu_dtype not in (None, 'bfloat16'):
+            raise ValueError("AutoAmpOptimWrapper: cpu_dtype must be None or "
+                             f"'bfloat16', got {cpu_dtype!r}")
+        if cpu_dtype == 'bfloat16' and not cpu_supports_bf16():
+            raise RuntimeError(
+                'AutoAmpOptimWrapper: cpu_dtype=bfloat16 was requested but this '
+                'CPU has no native bf16 kernels; set cpu_dtype=None (fp32).')
+        self.cpu_dtype = cpu_dtype
+
+    def backward(self, loss: torch.Tensor, **kwargs) -> None:
+        if self.on_cuda:
+            return super().backward(loss, **kwargs)
+        return OptimWrapper.backward(self, loss, **kwargs)
+
+    def step(self, **kwargs) -> None:
+        if self.on_cuda:
+            return super().step(**kwargs)
+        return OptimWrapper.step(self, **kwargs)
+
+    def state_dict(self) -> dict:
+        if self.on_cuda:
+            return super().state_dict()
+        return OptimWrapper.state_dict(self)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if self.on_cuda:
+            return super().load_state_dict(state_dict)
+        # A checkpoint written on a GPU carries the loss scaler; a CPU run
+        # has none to restore.
+        state_dict.pop('loss_scaler', None)
+        return OptimWrapper.load_state_dict(self, state_dict)
+
+    @contextmanager
+    def optim_context(self, model: torch.nn.Module):
+        if self.on_cuda:
+            with super().optim_context(model):
+                yield
+            return
+        with OptimWrapper.optim_context(self, model), autocast(
+                device_type='cpu', dtype=torch.bfloat16,
+                enabled=self.cpu_dtype == 'bfloat16'):
+            yield

@@ -1,0 +1,83 @@
+"""Checks the tools run before they build a Runner, so failures come early and clear."""
+import glob
+import os.path as osp
+import re
+from typing import Optional
+
+import torch
+from mmengine.config import ConfigDict
+from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
+
+from mmseg.registry import DATASETS
+
+
+def check_dataset_exists(dataset_cfg: ConfigDict) -> None:
+    """Build the dataset once so a missing or broken one fails before the model.
+
+    The model is built first inside ``Runner``, and with ``pretrained=True``
+    that means fetching weights; a user without the data would see a network
+    error instead of the dataset's message saying how to make the data.
+    """
+    init_default_scope('mmseg')
+    DATASETS.build(dataset_cfg)
+
+
+def _step_of(path: str) -> int:
+    match = re.search(r'(?:epoch|iter)_(\d+)\.pth$', osp.basename(path))
+    return int(match.group(1)) if match else -1
+
+
+def _loads(path: str) -> bool:
+    try:
+        torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as error:  # reported, and the caller falls back
+        print_log(f'--resume: {path} cannot be loaded ({error}); skipping it.',
+                  logger='current')
+        return False
+    return True
+
+
+def find_resume_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` should continue from, or None to start afresh.
+
+    ``last_checkpoint`` names it; should that file be empty or point at a file
+    that is missing or unreadable (a job killed by the scheduler, a disk that
+    filled up), the newest ``epoch_*.pth``/``iter_*.pth`` that loads is used
+    instead, and the log says so.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    named = None
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip() or None
+    if named and osp.isfile(named) and _loads(named):
+        return named
+    candidates = sorted(
+        glob.glob(osp.join(work_dir, 'epoch_*.pth'))
+        + glob.glob(osp.join(work_dir, 'iter_*.pth')), key=_step_of, reverse=True)
+    for candidate in candidates:
+        if _loads(candidate):
+            print_log(f'--resume: last_checkpoint names {named!r}, which is not '
+                      f'a loadable file; resuming from {candidate}.',
+                      logger='current')
+            return candidate
+    print_log(f'--resume: no checkpoint in {work_dir}; training from scratch.',
+              logger='current')
+    return None
+
+
+def find_test_checkpoint(work_dir: str) -> str:
+    """The newest ``best_*.pth`` of a work dir, else the one ``last_checkpoint`` names."""
+    best = sorted(glob.glob(osp.join(work_dir, 'best_*.pth')), key=osp.getmtime)
+    if best:
+        return best[-1]
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip()
+        if named and osp.isfile(named):
+            return named
+    raise FileNotFoundError(
+        f'no checkpoint in {work_dir}: expected best_*.pth or a last_checkpoint '
+        'file naming one. Train first (tools/train.py CONFIG).')

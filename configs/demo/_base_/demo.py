@@ -1,0 +1,46 @@
+# The embedded demo (data/artefact_demo, made by tools/misc/make_demo_data.py):
+# the same models, loss and augmentations as the real configs, on 128 px crops
+# of the 256 px demo images and a schedule short enough for a CPU. Keys are
+# prefixed `demo_` so they do not collide with the real config they extend;
+# each configs/demo/*.py pulls them in with {{_base_.demo_...}}.
+demo_data_root = 'data/artefact_demo'
+demo_crop_size = (128, 128)
+demo_meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
+                  'pad_shape', 'scale_factor', 'flip', 'flip_direction',
+                  'reduce_zero_label', 'material', 'content')
+demo_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomCrop', crop_size=demo_crop_size),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomFlip', prob=0.5, direction='vertical'),
+    dict(type='RandomRotate', prob=0.5, degree=20, pad_val=0, seg_pad_val=255),
+    dict(type='PhotoMetricDistortion', brightness_delta=64,
+         contrast_range=(0.75, 1.25), saturation_range=(1.0, 1.0), hue_delta=0),
+    dict(type='mmpretrain.GaussianBlur', magnitude_range=(0.1, 1.0),
+         magnitude_std='inf', prob=0.5),
+    dict(type='PackSegInputs', meta_keys=demo_meta_keys),
+]
+demo_train_dataloader = dict(
+    batch_size=4,
+    num_workers=1,
+    dataset=dict(data_root=demo_data_root, pipeline=demo_train_pipeline))
+demo_val_dataloader = dict(num_workers=1, dataset=dict(data_root=demo_data_root))
+demo_model = dict(
+    backbone=dict(pretrained=False),  # no network here: random init
+    data_preprocessor=dict(size=demo_crop_size),
+    test_cfg=dict(mode='slide', crop_size=demo_crop_size, stride=(96, 96)))
+demo_max_epochs = 12
+demo_warmup_epochs = 1
+demo_train_cfg = dict(max_epochs=demo_max_epochs, val_interval=4)
+demo_optim_wrapper = dict(optimizer=dict(lr=1e-3))
+demo_param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=True, begin=0,
+         end=demo_warmup_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=demo_max_epochs - demo_warmup_epochs,
+         eta_min=5e-7, by_epoch=True, begin=demo_warmup_epochs,
+         end=demo_max_epochs, convert_to_iter_based=True),
+]
+demo_default_hooks = dict(
+    logger=dict(interval=5),
+    checkpoint=dict(interval=4, max_keep_ckpts=1))

@@ -1,0 +1,108 @@
+"""Test (and evaluate) a segmentor: mmseg's ``tools/test.py`` with the same flags.
+
+Differences, all additions: ``--show-dir`` writes one overlay per test image
+(image | ground truth | prediction) through ``ArtSegVisualizationHook``;
+``--out`` also receives the metric tables (JSON/CSV); a missing dataset is
+reported with how to make one; ``--launcher pytorch`` works on CPU-only machines.
+Checkpoints load with ``weights_only=True``; one that does not fit the model
+stops with the keys that differ.
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import artseg_mm  # noqa: F401  (registers modules, installs compat)
+from artseg_mm.engine import prepare_cpu_distributed
+from artseg_mm.runtime_checks import check_dataset_exists
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='MMSeg test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='if specified, the evaluation metric results will be dumped into '
+        'the directory as json')
+    parser.add_argument(
+        '--out', type=str,
+        help='directory for the prediction masks and metric tables')
+    parser.add_argument('--show', action='store_true', help='show results')
+    parser.add_argument(
+        '--show-dir', help='directory where one overlay per image is written')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file.')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--tta', action='store_true', help='Test time augmentation')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def trigger_visualization_hook(cfg: Config, args) -> Config:
+    default_hooks = cfg.default_hooks
+    if 'visualization' not in default_hooks:
+        raise RuntimeError(
+            'VisualizationHook must be included in default_hooks: '
+            "visualization=dict(type='ArtSegVisualizationHook')")
+    hook = default_hooks['visualization']
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        if hook.get('type') == 'ArtSegVisualizationHook':
+            hook['show_dir'] = args.show_dir
+        else:  # mmseg's own hook writes through the visualizer's save_dir
+            cfg.visualizer['save_dir'] = args.show_dir
+    return cfg
+
+
+def main():
+    args = parse_args()
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
+    cfg.load_from = args.checkpoint
+
+    check_dataset_exists(cfg.test_dataloader.dataset)
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+
+    if args.tta:
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+
+    if args.out is not None:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    prepare_cpu_distributed(cfg)
+
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,105 @@
+"""Train a segmentor: mmseg's ``tools/train.py`` with the same flags, plus
+
+* a data check before the model is built (a missing dataset is reported with
+  how to make one, not after pretrained weights were fetched);
+* ``--amp`` that works everywhere: fp16 AMP on CUDA, bf16 autocast on a CPU with
+  bf16 kernels, otherwise fp32 with a message;
+* ``--launcher pytorch`` on CPU-only machines (gloo), as ``dist_train.sh`` uses;
+* ``--resume`` that checks ``last_checkpoint`` before trusting it.
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+import artseg_mm  # noqa: F401  (registers modules, installs compat)
+from artseg_mm.engine import cpu_supports_bf16, prepare_cpu_distributed
+from artseg_mm.runtime_checks import check_dataset_exists, find_resume_checkpoint
+from mmseg.registry import RUNNERS
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume', action='store_true', default=False,
+        help='resume from the latest checkpoint in the work_dir automatically')
+    parser.add_argument(
+        '--amp', action='store_true', default=False,
+        help='mixed precision: fp16 on CUDA, bf16 on a CPU that supports it')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file.')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_amp(cfg: Config) -> None:
+    """Turn ``--amp`` into the optimizer wrapper that fits this machine."""
+    import torch
+    wrapper_type = cfg.optim_wrapper.type
+    if wrapper_type not in ('OptimWrapper', 'AmpOptimWrapper',
+                            'AutoAmpOptimWrapper'):
+        raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, '
+                         f'AmpOptimWrapper or AutoAmpOptimWrapper, got {wrapper_type}')
+    if torch.cuda.is_available():
+        if wrapper_type == 'OptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+        print_log('--amp: fp16 mixed precision on CUDA.', logger='current')
+        return
+    cfg.optim_wrapper.type = 'AutoAmpOptimWrapper'
+    if cpu_supports_bf16():
+        cfg.optim_wrapper.cpu_dtype = 'bfloat16'
+        print_log('--amp: no CUDA device; training with bfloat16 autocast on '
+                  'the CPU (it has bf16 kernels).', logger='current')
+    else:
+        print_log('--amp: no CUDA device and no CPU bf16 support; training in '
+                  'fp32.', logger='current', level=logging.WARNING)
+
+
+def main():
+    args = parse_args()
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    check_dataset_exists(cfg.train_dataloader.dataset)
+    if args.amp:
+        enable_amp(cfg)
+    prepare_cpu_distributed(cfg)
+
+    cfg.resume = args.resume
+    if args.resume and cfg.get('load_from') is None:
+        cfg.load_from = find_resume_checkpoint(cfg.work_dir)
+
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
