@@ -4,18 +4,21 @@ Must run before anything imports ``mmseg.models``.
 """
 import warnings
 
-from .checkpoint import (PlainHistoryBuffer, make_weights_only_safe,
-                         register_safe_globals)
+from .checkpoint import (PlainHistoryBuffer, UnsafeCheckpointError,
+                         install_weights_only_loader, load_checkpoint_file,
+                         make_weights_only_safe, register_safe_globals)
 from .mmcv_ops import install_pure_pytorch_ops
 
 __all__ = ['install_compat', 'install_pure_pytorch_ops', 'register_safe_globals',
-           'make_weights_only_safe', 'PlainHistoryBuffer']
+           'make_weights_only_safe', 'PlainHistoryBuffer', 'UnsafeCheckpointError',
+           'load_checkpoint_file', 'install_weights_only_loader']
 
 
 def install_compat() -> None:
-    """Provide ``mmcv.ops`` where it is missing and allow-list our checkpoint classes."""
+    """Provide ``mmcv.ops`` where missing; load checkpoints with ``weights_only=True``."""
     install_pure_pytorch_ops()
     register_safe_globals()
+    install_weights_only_loader()
     # mmcv-lite has no deformable attention op; mmcv warns about it on every
     # import although nothing here uses it (mmseg guards its users).
     warnings.filterwarnings(

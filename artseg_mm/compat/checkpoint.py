@@ -10,12 +10,16 @@ checkpoints are written free of such objects (``make_weights_only_safe``, called
 ``PlainHistoryBuffer`` holding Python lists, numpy scalars become Python numbers.
 Exactly one project class is allow-listed for loading: ``PlainHistoryBuffer``.
 """
+import os.path as osp
+import pickle
+import re
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.runner import CheckpointLoader
 
 
 class PlainHistoryBuffer(HistoryBuffer):
@@ -79,3 +83,43 @@ SAFE_GLOBALS = (PlainHistoryBuffer, )
 def register_safe_globals() -> None:
     """Allow-list the project's checkpoint classes for ``torch.load(weights_only=True)``."""
     torch.serialization.add_safe_globals(list(SAFE_GLOBALS))
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds pickled objects that ``weights_only=True`` refuses."""
+
+
+def load_checkpoint_file(filename: str, map_location=None) -> Any:
+    """``torch.load(filename, weights_only=True)``, with a clear refusal.
+
+    A file that needs a global outside the allow-list is refused with the
+    global's name and the command that converts a *trusted* file once.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint file not found: {filename}')
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r'unsupported global:?\s+(?:GLOBAL\s+)?([\w.]+)', str(error),
+                          flags=re.IGNORECASE)
+        culprit = found.group(1) if found else 'an object outside the allow-list'
+        raise UnsafeCheckpointError(
+            f'Refusing to load {filename}: it holds the pickled global '
+            f'{culprit}, which weights_only loading does not allow because '
+            'unpickling it could run arbitrary code. If you trust where the '
+            'file comes from, convert it once: python '
+            f'tools/misc/convert_trusted_checkpoint.py {filename} OUT.pth '
+            '--i-trust-this-file') from error
+
+
+def install_weights_only_loader() -> None:
+    """Route mmengine's local-file checkpoint loading through :func:`load_checkpoint_file`.
+
+    mmengine's ``load_from_local`` calls ``torch.load`` without
+    ``weights_only`` (safe only because torch >= 2.6 defaults to it); this
+    makes it explicit for every tool (resume, ``load_from``, test, CAM,
+    compare) and gives the refusal a useful message.
+    """
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_checkpoint_file, force=True)

@@ -8,23 +8,23 @@ meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
              'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label',
              'material', 'content')
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadArtSegImageFromFile'),
+    dict(type='LoadArtSegAnnotations'),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomFlip', prob=0.5, direction='vertical'),
     dict(type='RandomRotate', prob=0.5, degree=20, pad_val=0, seg_pad_val=255),
-    # brightness/contrast +-0.25 (64/255 additive, x0.75..1.25); no colour jitter
-    dict(type='PhotoMetricDistortion', brightness_delta=64,
-         contrast_range=(0.75, 1.25), saturation_range=(1.0, 1.0), hue_delta=0),
+    # brightness and contrast +-0.25, no colour jitter (mmseg's
+    # PhotoMetricDistortion cannot switch hue off: hue_delta=0 crashes)
+    dict(type='mmpretrain.ColorJitter', brightness=0.25, contrast=0.25),
     # the seed's small Gaussian blur (sigma 0.1..1.0 px, about a 4 px kernel)
     dict(type='mmpretrain.GaussianBlur', magnitude_range=(0.1, 1.0),
          magnitude_std='inf', prob=0.5),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadArtSegImageFromFile'),
+    dict(type='LoadArtSegAnnotations'),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
 train_dataloader = dict(

@@ -9,14 +9,15 @@ demo_meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
                   'pad_shape', 'scale_factor', 'flip', 'flip_direction',
                   'reduce_zero_label', 'material', 'content')
 demo_train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadArtSegImageFromFile'),
+    dict(type='LoadArtSegAnnotations'),
     dict(type='RandomCrop', crop_size=demo_crop_size),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomFlip', prob=0.5, direction='vertical'),
     dict(type='RandomRotate', prob=0.5, degree=20, pad_val=0, seg_pad_val=255),
-    dict(type='PhotoMetricDistortion', brightness_delta=64,
-         contrast_range=(0.75, 1.25), saturation_range=(1.0, 1.0), hue_delta=0),
+    # brightness and contrast +-0.25, no colour jitter (mmseg's
+    # PhotoMetricDistortion cannot switch hue off: hue_delta=0 crashes)
+    dict(type='mmpretrain.ColorJitter', brightness=0.25, contrast=0.25),
     dict(type='mmpretrain.GaussianBlur', magnitude_range=(0.1, 1.0),
          magnitude_std='inf', prob=0.5),
     dict(type='PackSegInputs', meta_keys=demo_meta_keys),

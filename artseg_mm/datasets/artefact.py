@@ -1,0 +1,171 @@
+"""ARTeFACT dataset in the mmseg layout."""
+import csv
+import json
+import os.path as osp
+from typing import Dict, List, Optional
+
+import mmengine.fileio as fileio
+from mmseg.datasets import BaseSegDataset
+from mmseg.registry import DATASETS
+
+from .artefact_classes import (BINARY_CLASSES, BINARY_PALETTE, FULL_CLASSES, FULL_PALETTE,
+                               FULL_TO_BINARY)
+
+HOW_TO_MAKE_DATA = (
+    'Make the demo data with `python tools/misc/make_demo_data.py` (or `make demo`; it writes '
+    'data/artefact_demo), or convert the real ARTeFACT release with '
+    '`python tools/dataset_converters/artefact.py` (it writes data/artefact).')
+SIDECAR_FIELDS = ('material', 'content', 'type')
+
+
+@DATASETS.register_module()
+class ARTeFACTDataset(BaseSegDataset):
+    """ARTeFACT: damage on analogue media (Ivanova et al., WACV 2025).
+
+    Masks on disk hold the 16 full class ids of ``artefact_classes`` (0 Clean,
+    1 Material loss, ..., 15 Lightleak) and 255 for Background, i.e. pixels that are
+    not part of the artwork; 255 is the ignore index. ``label_mode='full'`` uses the
+    ids as they are; ``label_mode='binary'`` (the seed's setting) maps every damage
+    class to 1 through ``label_map`` (``FULL_TO_BINARY``), which mmseg's
+    ``LoadAnnotations`` applies when a sample is loaded. ``reduce_zero_label`` is
+    False because 0 (Clean) is a real class. Images and masks are '.png'.
+
+    ``meta/{split}.csv`` next to ``img_dir`` (or ``meta_file``) is an optional sidecar
+    with one row per image id; its ``material``, ``content`` and ``type`` go into each
+    sample's data info (None when there is no sidecar), so PackSegInputs can pass them
+    on to metrics that break results down by material. Checks that need pixels (image
+    readable, mask size and values) are done by ``LoadArtSegImageFromFile`` and
+    ``LoadArtSegAnnotations`` when a sample is loaded.
+
+    Args:
+        label_mode (str): 'binary' or 'full'. Defaults to 'binary'.
+        meta_file (str, optional): The sidecar CSV, relative to ``data_root``
+            unless absolute. Defaults to None: ``meta/<split>.csv`` where
+            ``<split>`` is the name of the image folder, used if it exists.
+        **kwargs: The arguments of :class:`BaseSegDataset`.
+    """
+    METAINFO = dict(classes=FULL_CLASSES, palette=FULL_PALETTE)
+    LABEL_MODES = ('binary', 'full')
+
+    def __init__(self,
+                 label_mode: str = 'binary',
+                 meta_file: Optional[str] = None,
+                 img_suffix: str = '.png',
+                 seg_map_suffix: str = '.png',
+                 reduce_zero_label: bool = False,
+                 metainfo: Optional[dict] = None,
+                 **kwargs) -> None:
+        if label_mode not in self.LABEL_MODES:
+            raise ValueError(f"ARTeFACTDataset: label_mode must be one of {self.LABEL_MODES}, "
+                             f'got {label_mode!r}')
+        self.label_mode = label_mode
+        self.meta_file = meta_file
+        mode_meta = dict(classes=BINARY_CLASSES, palette=BINARY_PALETTE) \
+            if label_mode == 'binary' else {}
+        super().__init__(
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            reduce_zero_label=reduce_zero_label,
+            metainfo={**mode_meta, **(metainfo or {})},
+            **kwargs)
+        # Set after loading: mmengine would try to open a string metainfo value as a file.
+        self._metainfo['label_mode'] = label_mode
+
+    def get_label_map(self, new_classes=None) -> Optional[dict]:
+        """Binary mode: the fixed full -> binary map; full mode: mmseg's class-subset map."""
+        if self.label_mode == 'binary':
+            if new_classes is not None and list(new_classes) != list(BINARY_CLASSES):
+                raise ValueError(f'ARTeFACTDataset: label_mode=binary takes the classes '
+                                 f'{BINARY_CLASSES}, got {tuple(new_classes)}')
+            return dict(FULL_TO_BINARY)
+        return super().get_label_map(new_classes)
+
+    def load_data_list(self) -> List[dict]:
+        """List image/mask pairs; fail clearly on missing data, masks or sidecar rows."""
+        img_dir = self.data_prefix.get('img_path', None)
+        ann_dir = self.data_prefix.get('seg_map_path', None)
+        if self.data_root is not None and not osp.isdir(self.data_root):
+            raise FileNotFoundError(
+                f'ARTeFACT data root {self.data_root} does not exist. {HOW_TO_MAKE_DATA}')
+        if not img_dir or not osp.isdir(img_dir):
+            raise FileNotFoundError(
+                f'ARTeFACT image folder {img_dir} does not exist. {HOW_TO_MAKE_DATA}')
+        self._check_label_mode_on_disk()
+        data_list = super().load_data_list()
+        if not data_list:
+            raise ValueError(f'ARTeFACT image folder {img_dir} holds no {self.img_suffix} '
+                             f'images (empty split). {HOW_TO_MAKE_DATA}')
+        if ann_dir is not None:
+            missing = [info for info in data_list
+                       if not fileio.exists(info['seg_map_path'], backend_args=self.backend_args)]
+            if missing:
+                listed = '; '.join(f"image {info['img_path']} has no mask {info['seg_map_path']}"
+                                   for info in missing[:5])
+                raise FileNotFoundError(
+                    f'{len(missing)} of {len(data_list)} images have no mask: {listed}'
+                    f'{" ..." if len(missing) > 5 else ""}. Every image in {img_dir} needs a '
+                    f'mask of the same name in {ann_dir}.')
+        self._attach_sidecar(data_list, img_dir)
+        return data_list
+
+    def _check_label_mode_on_disk(self) -> None:
+        """Refuse ``label_mode='full'`` on masks the converter already made binary."""
+        if self.data_root is None:
+            return
+        path = osp.join(self.data_root, 'meta.json')
+        if not osp.isfile(path):
+            return
+        with open(path) as f:
+            on_disk = json.load(f).get('label_mode_on_disk', 'full')
+        if self.label_mode == 'full' and on_disk == 'binary':
+            raise ValueError(
+                f'ARTeFACTDataset: label_mode=full, but {path} says the masks on disk '
+                'are binary (converted with --label-mode binary). Re-convert with '
+                '--label-mode full, or use label_mode=binary.')
+
+    def _sidecar_path(self, img_dir: str) -> Optional[str]:
+        """The explicit ``meta_file`` (must exist), else ``meta/<split>.csv`` if present."""
+        if self.meta_file is not None:
+            path = self.meta_file
+            if self.data_root is not None and not osp.isabs(path):
+                path = osp.join(self.data_root, path)
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'ARTeFACT meta_file {path} does not exist')
+            return path
+        split_dir = osp.normpath(img_dir)
+        path = osp.join(osp.dirname(osp.dirname(split_dir)), 'meta',
+                        osp.basename(split_dir) + '.csv')
+        return path if osp.isfile(path) else None
+
+    def _attach_sidecar(self, data_list: List[dict], img_dir: str) -> None:
+        """Put material/content/type of each image id into its data info."""
+        path = self._sidecar_path(img_dir)
+        rows = self._read_sidecar(path) if path is not None else {}
+        for info in data_list:
+            sample_id = osp.relpath(info['img_path'], img_dir)[:-len(self.img_suffix)]
+            sample_id = sample_id.replace(osp.sep, '/')
+            if path is not None and sample_id not in rows:
+                raise ValueError(f'ARTeFACT sidecar {path} has no row for image id '
+                                 f"'{sample_id}' ({info['img_path']}). Rewrite the sidecar "
+                                 f'with the converter/generator that wrote the data, or '
+                                 f'remove it to train without metadata.')
+            row = rows.get(sample_id, {})
+            info['sample_id'] = sample_id
+            for field in SIDECAR_FIELDS:
+                info[field] = row.get(field) or None
+
+    @staticmethod
+    def _read_sidecar(path: str) -> Dict[str, dict]:
+        """Rows of the sidecar CSV keyed by ``id``."""
+        with open(path, newline='', encoding='utf-8') as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or 'id' not in reader.fieldnames:
+                raise ValueError(f'ARTeFACT sidecar {path} has no `id` column '
+                                 f'(header: {reader.fieldnames})')
+            rows: Dict[str, dict] = {}
+            for line, row in enumerate(reader, start=2):
+                if row['id'] in rows:
+                    raise ValueError(f"ARTeFACT sidecar {path} line {line}: id '{row['id']}' "
+                                     f'appears twice')
+                rows[row['id']] = row
+        return rows

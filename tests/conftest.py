@@ -1,0 +1,63 @@
+"""Shared fixtures: a tiny demo dataset and a runner for the command-line tools."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='session')
+def tiny_demo_root(tmp_path_factory) -> Path:
+    """Six 128 px demo images in the ARTeFACT layout: 4 train, 2 val."""
+    from artseg_mm.datasets.demo_generator import generate_demo_dataset
+    root = tmp_path_factory.mktemp('data') / 'artefact_demo'
+    generate_demo_dataset(root, num_images=6, num_val=2, seed=0, size=128,
+                          progress=False)
+    return root
+
+
+def tiny_run_options(data_root: Path, epochs: int = 1, ckpt_interval: int = 1) -> list:
+    """--cfg-options that shrink a demo config to a few CPU iterations."""
+    return [
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'val_dataloader.dataset.data_root={data_root}',
+        f'test_dataloader.dataset.data_root={data_root}',
+        'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+        'val_dataloader.num_workers=0', 'test_dataloader.num_workers=0',
+        f'train_cfg.max_epochs={epochs}', 'train_cfg.val_interval=1',
+        f'default_hooks.checkpoint.interval={ckpt_interval}',
+        'default_hooks.checkpoint.max_keep_ckpts=-1',
+        'default_hooks.logger.interval=1',
+        # keep the demo's warm-up + cosine, scaled to the tiny run
+        f'param_scheduler.1.T_max={max(epochs - 1, 1)}',
+        f'param_scheduler.1.end={epochs}',
+        'param_scheduler.1.begin=1', 'param_scheduler.0.end=1',
+    ]
+
+
+def run_tool(args, cwd=REPO, env_extra=None, check=True, timeout=900):
+    """Run a repo tool with this interpreter; show its output when it fails."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='2')
+    env.update(env_extra or {})
+    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f'{args} exited with {proc.returncode}\n--- stdout ---\n'
+            f'{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-6000:]}')
+    return proc
+
+
+PY = sys.executable
+
+
+def read_scalars(work_dir: Path) -> list:
+    """Every record of the run's vis_data/scalars.json logs, in order."""
+    records = []
+    for path in sorted(work_dir.glob('*/vis_data/scalars.json')):
+        records += [json.loads(line) for line in path.read_text().splitlines()]
+    return records
