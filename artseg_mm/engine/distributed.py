@@ -1,9 +1,11 @@
 """Multi-process training and testing on CPUs (gloo), for ``dist_train.sh`` without a GPU."""
+import logging
 import os
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 
 def prepare_cpu_distributed(cfg: Config) -> bool:
@@ -14,7 +16,9 @@ def prepare_cpu_distributed(cfg: Config) -> bool:
     the launcher is not ``'none'`` and CUDA is absent, this creates the process
     group itself (``Runner.setup_env`` then skips ``init_dist``) and sets
     ``model_wrapper_cfg.device_ids=None`` unless the config chose otherwise.
-    Returns True when it did so. With CUDA it does nothing.
+    SyncBN layers only run on GPUs, so the model's ``SyncBN`` norm configs
+    become per-process ``BN`` (logged). Returns True when it did all this.
+    With CUDA, or without a launcher, it does nothing.
     """
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return False
@@ -32,4 +36,23 @@ def prepare_cpu_distributed(cfg: Config) -> bool:
     cfg.model_wrapper_cfg = wrapper_cfg
     env_cfg = cfg.setdefault('env_cfg', {})
     env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if replace_sync_bn(cfg.model):
+        print_log('CPU processes: SyncBN needs CUDA, so the model uses per-process '
+                  'BN (batch statistics over each process\'s own samples).',
+                  logger='current', level=logging.WARNING)
     return True
+
+
+def replace_sync_bn(node) -> bool:
+    """Turn every ``norm_cfg=dict(type='SyncBN')`` under ``node`` into ``BN``, in place."""
+    changed = False
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+            changed = True
+        for value in node.values():
+            changed = replace_sync_bn(value) or changed
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            changed = replace_sync_bn(value) or changed
+    return changed

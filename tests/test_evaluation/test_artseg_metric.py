@@ -1,0 +1,141 @@
+"""ArtSegMetric through mmengine's Evaluator, as the Runner's val/test loops use it."""
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from mmengine.evaluator import Evaluator
+from mmengine.structures import PixelData
+
+import artseg_mm  # noqa: F401
+from artseg_mm.datasets.artefact_classes import BINARY_CLASSES, FULL_CLASSES
+from artseg_mm.evaluation import load_per_image
+from mmseg.registry import METRICS
+from mmseg.structures import SegDataSample
+
+
+def make_sample(pred, label, name, material=None, content=None, with_meta=True):
+    sample = SegDataSample()
+    sample.pred_sem_seg = PixelData(data=torch.as_tensor(pred)[None])
+    sample.gt_sem_seg = PixelData(data=torch.as_tensor(label)[None])
+    meta = dict(img_path=f'/data/img_dir/val/{name}.png')
+    if with_meta:
+        meta.update(material=material, content=content)
+    sample.set_metainfo(meta)
+    return sample
+
+
+def binary_samples():
+    """Three 4x4 images; 255 marks background in the labels."""
+    label_a = np.array([[0, 0, 1, 1]] * 4)
+    pred_a = np.array([[0, 1, 1, 1]] * 4)          # 4 clean pixels called damage
+    label_b = np.array([[0, 0, 0, 0], [1, 1, 1, 1], [255] * 4, [255] * 4])
+    pred_b = np.array([[0, 0, 0, 0], [1, 1, 0, 0], [1] * 4, [1] * 4])
+    label_c = np.zeros((4, 4), dtype=int)
+    pred_c = np.zeros((4, 4), dtype=int)
+    return [make_sample(pred_a, label_a, 'a', 'paper', 'photo'),
+            make_sample(pred_b, label_b, 'b', 'paper', 'art'),
+            make_sample(pred_c, label_c, 'c', None, 'art')]
+
+
+def independent_binary():
+    """Counts of the three images above, written out by hand."""
+    # rows gt, cols pred. a: clean 8 (4 right, 4 -> damage), damage 8 right.
+    # b: clean 4 right; damage 4 (2 right, 2 -> clean). c: clean 16 right.
+    tp_clean, tp_damage = 4 + 4 + 16, 8 + 2
+    clean_as_damage, damage_as_clean = 4, 2
+    iou_clean = tp_clean / (tp_clean + clean_as_damage + damage_as_clean)
+    iou_damage = tp_damage / (tp_damage + clean_as_damage + damage_as_clean)
+    dice_clean = 2 * tp_clean / (2 * tp_clean + clean_as_damage + damage_as_clean)
+    dice_damage = 2 * tp_damage / (2 * tp_damage + clean_as_damage + damage_as_clean)
+    return dict(iou=(iou_clean, iou_damage), dice=(dice_clean, dice_damage),
+                aacc=(tp_clean + tp_damage) / 40,
+                precision_damage=tp_damage / (tp_damage + clean_as_damage),
+                recall_damage=tp_damage / (tp_damage + damage_as_clean))
+
+
+def evaluate(metric_cfg, classes, samples):
+    evaluator = Evaluator(METRICS.build(metric_cfg))
+    evaluator.dataset_meta = dict(classes=classes)
+    evaluator.process(data_samples=samples, data_batch=None)
+    return evaluator.evaluate(len(samples))
+
+
+def test_binary_metrics_breakdowns_and_files(tmp_path):
+    out = tmp_path / 'eval'
+    metrics = evaluate(dict(type='ArtSegMetric', n_boot=500, output_dir=str(out)),
+                       BINARY_CLASSES, binary_samples())
+    want = independent_binary()
+    assert metrics['mIoU'] == pytest.approx(round(100 * np.mean(want['iou']), 2))
+    assert metrics['damage_IoU'] == pytest.approx(round(100 * want['iou'][1], 2))
+    assert metrics['IoU.Damage'] == metrics['damage_IoU']
+    assert metrics['IoU.Clean'] == pytest.approx(round(100 * want['iou'][0], 2))
+    assert metrics['mDice'] == pytest.approx(round(100 * np.mean(want['dice']), 2))
+    assert metrics['Dice.Damage'] == pytest.approx(round(100 * want['dice'][1], 2))
+    assert metrics['aAcc'] == pytest.approx(round(100 * want['aacc'], 2))
+    assert metrics['mIoU_ci_low'] <= metrics['mIoU'] <= metrics['mIoU_ci_high']
+    assert metrics['damage_IoU_ci_low'] <= metrics['damage_IoU'] <= metrics['damage_IoU_ci_high']
+    # plain Python floats only: checkpoints must stay weights_only-loadable
+    assert all(type(value) is float for value in metrics.values())
+
+    summary = json.loads((out / 'metrics.json').read_text())
+    assert summary['n_images'] == 3
+    assert summary['metrics']['mIoU'] == metrics['mIoU']
+    with open(out / 'per_class.csv') as f:
+        rows = {row['Class']: row for row in csv.DictReader(f)}
+    assert float(rows['Damage']['Precision']) == pytest.approx(
+        round(100 * want['precision_damage'], 2))
+    assert float(rows['Damage']['Recall']) == pytest.approx(round(100 * want['recall_damage'], 2))
+    assert int(rows['Damage']['gt_pixels']) == 12 and int(rows['Damage']['pred_pixels']) == 14
+
+    with open(out / 'per_group.csv') as f:
+        groups = {(row['key'], row['value']): row for row in csv.DictReader(f)}
+    assert set(groups) == {('material', 'paper'), ('material', '(none)'),
+                           ('content', 'photo'), ('content', 'art')}
+    paper = groups[('material', 'paper')]   # images a and b
+    assert int(paper['n_images']) == 2
+    assert float(paper['damage_IoU']) == pytest.approx(round(100 * 10 / 16, 2))
+    assert float(groups[('material', '(none)')]['aAcc']) == 100.0
+
+    per_image = load_per_image(str(out / 'per_image.json'))
+    assert [image['material'] for image in per_image['images']] == ['paper', 'paper', None]
+    assert per_image['classes'] == list(BINARY_CLASSES)
+    np.testing.assert_array_equal(per_image['confusions'][0], [[4, 4], [0, 8]])
+    assert per_image['confusions'].sum() == 40
+
+
+def test_full_classes_have_no_damage_iou_and_nan_for_absent_classes(tmp_path):
+    label = np.array([[0, 1], [2, 255]])
+    pred = np.array([[0, 1], [1, 3]])
+    metrics = evaluate(dict(type='ArtSegMetric', bootstrap=False), FULL_CLASSES,
+                       [make_sample(pred, label, 'x', with_meta=False)])
+    assert 'damage_IoU' not in metrics and 'mIoU_ci_low' not in metrics
+    assert metrics['IoU.Clean'] == 100.0 and metrics['IoU.Material loss'] == 50.0
+    assert metrics['IoU.Peel'] == 0.0
+    assert math.isnan(metrics['IoU.Dust'])     # neither predicted nor present
+    # mean over the three classes present in prediction or truth
+    assert metrics['mIoU'] == pytest.approx(round(100 * 1.5 / 3, 2))
+
+
+def test_keep_results_writes_predicted_masks(tmp_path):
+    from PIL import Image
+    samples = binary_samples()
+    evaluate(dict(type='ArtSegMetric', bootstrap=False, output_dir=str(tmp_path),
+                  keep_results=True), BINARY_CLASSES, samples)
+    mask = np.array(Image.open(tmp_path / 'b.png'))
+    np.testing.assert_array_equal(mask, samples[1].pred_sem_seg.data[0].numpy())
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ValueError, match='keep_results=True needs an output_dir'):
+        METRICS.build(dict(type='ArtSegMetric', keep_results=True))
+    sample = make_sample(np.zeros((2, 2)), np.zeros((2, 2)), 'y')
+    del sample.gt_sem_seg
+    with pytest.raises(KeyError, match=r"y.png has no 'gt_sem_seg'"):
+        evaluate(dict(type='ArtSegMetric'), BINARY_CLASSES, [sample])
+    bad = make_sample(np.zeros((2, 2)), np.array([[0, 5], [1, 1]]), 'z')
+    with pytest.raises(ValueError,
+                       match=r'image /data/img_dir/val/z.png: .*label holds values \[5\]'):
+        evaluate(dict(type='ArtSegMetric'), BINARY_CLASSES, [bad])

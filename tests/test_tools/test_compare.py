@@ -1,0 +1,227 @@
+"""tools/analysis_tools/compare.py end to end on tiny checkpoints in fake work dirs."""
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+import artseg_mm  # noqa: F401
+from conftest import REPO
+
+COMPARE = REPO / 'tools' / 'analysis_tools' / 'compare.py'
+
+
+def load_compare():
+    spec = importlib.util.spec_from_file_location('artseg_compare_tool', COMPARE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+compare = load_compare()
+
+
+def tiny_config(data_root: Path, head_convs: int, seed: int) -> Config:
+    """A tiny mmseg ResNet + FCN head on the ARTeFACT demo layout (binary labels)."""
+    norm = dict(type='BN', requires_grad=True)
+    dataset = dict(
+        type='ARTeFACTDataset', data_root=str(data_root), label_mode='binary',
+        data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
+        pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+                  dict(type='PackSegInputs',
+                       meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
+                                  'pad_shape', 'scale_factor', 'flip', 'flip_direction',
+                                  'reduce_zero_label', 'material', 'content'))])
+    return Config(dict(
+        default_scope='mmseg',
+        custom_imports=dict(imports=['artseg_mm'], allow_failed_imports=False),
+        model=dict(
+            type='EncoderDecoder',
+            data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
+                                   std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
+                                   seg_pad_val=255),
+            backbone=dict(type='ResNetV1c', depth=18, stem_channels=8, base_channels=4,
+                          out_indices=(3, ), norm_cfg=norm),
+            decode_head=dict(type='FCNHead', in_channels=32, in_index=0, channels=8,
+                             num_convs=head_convs, num_classes=2, norm_cfg=norm,
+                             loss_decode=dict(type='CrossEntropyLoss')),
+            train_cfg=dict(), test_cfg=dict(mode='whole')),
+        test_dataloader=dict(batch_size=1, num_workers=0, dataset=dataset),
+        test_evaluator=dict(type='ArtSegMetric'),
+        randomness=dict(seed=seed)))
+
+
+def scalars_line(step: int, time_s: float) -> str:
+    """A training record as mmengine's LocalVisBackend writes it."""
+    return json.dumps(dict(lr=0.01, data_time=0.01, loss=0.6, time=time_s, epoch=1,
+                           iter=step, step=step))
+
+
+def fake_work_dir(root: Path, name: str, config: Config, torch_seed: int,
+                  best: bool, times=(2.0, 1.0, 1.0)) -> Path:
+    """What the Runner leaves: config dump, checkpoint(s), last_checkpoint, scalar logs."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    work_dir = root / name
+    work_dir.mkdir(parents=True)
+    config.dump(str(work_dir / f'{name.split("@")[0]}.py'))
+    torch.manual_seed(torch_seed)
+    model = MODELS.build(config.model)
+    checkpoint = work_dir / ('best_mIoU_epoch_1.pth' if best else 'epoch_1.pth')
+    torch.save(dict(meta=dict(epoch=1, iter=3), state_dict=model.state_dict()), checkpoint)
+    (work_dir / 'last_checkpoint').write_text(str(checkpoint))
+    logs = work_dir / '20260101_000000' / 'vis_data'
+    logs.mkdir(parents=True)
+    lines = [scalars_line(step, t) for step, t in enumerate(times, start=1)]
+    lines.append(json.dumps(dict(aAcc=50.0, mIoU=30.0, data_time=0.0, time=0.1, step=1)))
+    (logs / 'scalars.json').write_text('\n'.join(lines) + '\n')
+    return work_dir
+
+
+@pytest.fixture(scope='module')
+def compared(tiny_demo_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp('work_dirs')
+    dirs = [
+        fake_work_dir(root, 'tiny_a', tiny_config(tiny_demo_root, 1, seed=0), 0, best=True),
+        # a second seed of the same model: grouped with tiny_a
+        fake_work_dir(root, 'tiny_a_seed1', tiny_config(tiny_demo_root, 1, seed=1), 1,
+                      best=False, times=(4.0, 2.0, 2.0)),
+        fake_work_dir(root, 'tiny_b', tiny_config(tiny_demo_root, 2, seed=0), 2, best=True),
+    ]
+    out = root / 'compare'
+    assert compare.main([*map(str, dirs), '--out', str(out), '--n-boot', '300',
+                         '--images', '2']) == 0
+    return out, dirs
+
+
+def test_compare_writes_tables_with_cis_for_every_model(compared):
+    out, dirs = compared
+    result = json.loads((out / 'comparison.json').read_text())
+    models = {row['model']: row for row in result['models']}
+    assert set(models) == {'tiny_a', 'tiny_b'}
+    a, b = models['tiny_a'], models['tiny_b']
+    assert a['runs'] == 2 and a['seeds'] == [0, 1] and b['runs'] == 1
+    assert a['mIoU_seed_std'] is not None and b['mIoU_seed_std'] is None
+    for row in (a, b):
+        assert row['mIoU_ci_low'] <= row['mIoU'] <= row['mIoU_ci_high']
+        assert row['damage_IoU_ci_low'] <= row['damage_IoU'] <= row['damage_IoU_ci_high']
+        assert row['encoder'] == 'ResNetV1c-18' and row['n_images'] == 2
+        assert row['params_m'] > 0 and row['gflops_512'] > 0 and row['infer_s_per_img'] > 0
+        assert row['flops_note'] == ''
+    # training time: sum of time x iterations since the previous logged step
+    assert b['train_time_s'] == pytest.approx(2.0 + 1.0 + 1.0)
+    assert a['train_time_s'] == pytest.approx((4.0 + 8.0) / 2)
+
+    # the pooled mIoU of tiny_a is the mean of its two runs' own mIoU
+    run_mious = [json.loads((out / 'runs' / d.name / 'metrics.json').read_text())
+                 ['metrics']['mIoU'] for d in dirs[:2]]
+    assert a['mIoU'] == pytest.approx(np.mean(run_mious), abs=0.02)
+
+    with open(out / 'comparison.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert [row['model'] for row in rows] == ['tiny_a', 'tiny_b']
+    assert {'mIoU_ci_low', 'mIoU_ci_high', 'damage_IoU_ci_low', 'gflops_512',
+            'infer_s_per_img', 'train_time_h'} <= set(rows[0])
+    markdown = (out / 'comparison.md').read_text()
+    assert 'mIoU [95% CI]' in markdown and 'damage IoU [95% CI]' in markdown
+    assert '| tiny_a |' in markdown and '| tiny_b |' in markdown and 'significant' in markdown
+
+
+def test_compare_writes_pairwise_differences(compared):
+    out, _ = compared
+    with open(out / 'pairwise.csv') as f:
+        pairs = list(csv.DictReader(f))
+    assert [(p['model_a'], p['model_b'], p['metric']) for p in pairs] == [
+        ('tiny_a', 'tiny_b', 'mIoU'), ('tiny_a', 'tiny_b', 'damage_IoU')]
+    for pair in pairs:
+        assert float(pair['ci_low']) <= float(pair['diff']) <= float(pair['ci_high'])
+        assert pair['significant'] in ('True', 'False')
+        significant = float(pair['ci_low']) > 0 or float(pair['ci_high']) < 0
+        assert pair['significant'] == str(significant)
+
+
+def test_compare_writes_figures_and_per_run_results(compared, tiny_demo_root):
+    out, dirs = compared
+    bar = cv2.imread(str(out / 'metrics_bar.png'))
+    assert bar is not None and bar.shape[0] > 100
+    grid = cv2.imread(str(out / 'prediction_grid.png'))
+    # 2 rows (images) x 4 columns (image, ground truth, 2 models): wider than tall
+    assert grid is not None and grid.shape[1] > grid.shape[0]
+    for work_dir in dirs:
+        per_image = json.loads((out / 'runs' / work_dir.name / 'per_image.json').read_text())
+        assert [Path(i['img_path']).stem for i in per_image['images']] == [
+            'demo_0004', 'demo_0005']
+        assert [i['material'] for i in per_image['images']] == ['canvas', 'paper']
+
+
+def test_training_time_across_resumed_sessions(tmp_path):
+    for stamp, records in (('20260101_000000', [(1, 2.0), (2, 1.0), (3, 1.0)]),
+                           ('20260102_000000', [(3, 5.0), (4, 1.0)])):
+        logs = tmp_path / stamp / 'vis_data'
+        logs.mkdir(parents=True)
+        (logs / 'scalars.json').write_text(
+            '\n'.join(scalars_line(step, t) for step, t in records) + '\n')
+    timing = compare.training_time(str(tmp_path))
+    # the resumed session's step 3 replaces the first one's
+    assert timing['total_s'] == pytest.approx(2.0 + 1.0 + 5.0 + 1.0)
+    assert timing['iters'] == 4
+    missing = compare.training_time(str(tmp_path / 'nothing'))
+    assert missing['total_s'] is None and 'no training lines' in missing['reason']
+
+
+def test_work_dir_without_checkpoint_or_config_is_named(tmp_path, tiny_demo_root):
+    empty = tmp_path / 'empty_run'
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=r'empty_run has no config dump: expected '
+                       r'<work_dir>/<config name>.py'):
+        compare.main([str(empty), '--out', str(tmp_path / 'out')])
+    tiny_config(tiny_demo_root, 1, 0).dump(str(empty / 'tiny.py'))
+    with pytest.raises(FileNotFoundError, match=r'no checkpoint in .*empty_run: expected '
+                       r'best_\*.pth or a last_checkpoint'):
+        compare.main([str(empty), '--out', str(tmp_path / 'out')])
+
+
+def test_grid_images_by_id_and_by_disagreement():
+    class FakeRun:
+        def __init__(self, preds):
+            self.preds = preds
+
+    gt = np.zeros((4, 4), np.uint8)
+    keep = {'calm': (None, gt), 'torn': (None, gt), 'mixed': (None, gt)}
+    same, half, all_ = gt.copy(), gt.copy(), np.ones_like(gt)
+    half[:2] = 1
+    groups = {'m1': [FakeRun(dict(calm=same, torn=same, mixed=same))],
+              'm2': [FakeRun(dict(calm=same, torn=all_, mixed=half))]}
+
+    class Args:
+        show_images = None
+        images = 2
+
+    assert compare.choose_images(groups, keep, Args) == ['torn', 'mixed']
+    Args.show_images = ['calm']
+    assert compare.choose_images(groups, keep, Args) == ['calm']
+    Args.show_images = ['nope']
+    with pytest.raises(ValueError, match=r"--show-images: \['nope'\] not in the test split"):
+        compare.choose_images(groups, keep, Args)
+
+
+def test_flops_of_a_fixed_size_encoder_are_counted_at_512():
+    """CoaT built for 64 px rejects 512 px; the count uses the same architecture at 512."""
+    config = Config(dict(default_scope='mmseg', model=dict(
+        type='EncoderDecoder',
+        backbone=dict(type='TimmFeatureBackbone', model_name='coat_lite_tiny', img_size=64,
+                      pretrained=False, out_indices=(3, )),
+        decode_head=dict(type='FCNHead', in_channels=320, in_index=0, channels=4,
+                         num_convs=1, num_classes=2),
+        test_cfg=dict(mode='whole'))))
+    model = compare.build_model(config, None, 'cpu')
+    gflops, note = compare.count_flops(model, config, 'cpu')
+    assert gflops > 0
+    assert note == ("counted on the architecture built with img_size=512 "
+                    "(the checkpoint's model takes 64)")
