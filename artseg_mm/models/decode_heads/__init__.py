@@ -1,1 +1,5 @@
-"""models/decode_heads."""
+"""Decode heads: the seed's UPerNet decoder and the U-Net baseline decoder."""
+from .unet_head import UNetHead
+from .uper_feature_head import UPerFeatureHead
+
+__all__ = ['UPerFeatureHead', 'UNetHead']

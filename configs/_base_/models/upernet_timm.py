@@ -14,6 +14,7 @@ data_preprocessor = dict(
 model = dict(
     type='ArtSegEncoderDecoder',
     data_preprocessor=data_preprocessor,
+    channels_last=True,  # measured faster on CPU and GPU (issue 7 benchmark)
     backbone=dict(
         type='TimmFeatureBackbone',
         model_name=None,
@@ -35,4 +36,5 @@ model = dict(
             alpha=0.25, gamma=2.0)),
     train_cfg=dict(),
     # heritage scans are far larger than the crop: batched sliding windows
-    test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))
+    test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341),
+                  batch_size=4, fuse_conv_bn=True))

@@ -1,0 +1,171 @@
+"""UNetHead: shapes per backbone, 1/4 and full resolution, parameter count, gradients."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in before mmseg.models)
+from artseg_mm.models.decode_heads import UNetHead
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+BACKBONE_CHANNELS = {
+    'convnext_tiny/swin_tiny': [96, 192, 384, 768],
+    'coat_lite_small': [64, 128, 320, 512],
+    'resnet50': [256, 512, 1024, 2048],
+}
+STRIDES = (4, 8, 16, 32)
+
+
+def head_cfg(in_channels, **kwargs):
+    cfg = dict(
+        type='UNetHead',
+        in_channels=in_channels,
+        in_index=[0, 1, 2, 3],
+        decoder_channels=(32, 16, 8),
+        dropout_ratio=0.1,
+        num_classes=3,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', avg_non_ignore=True))
+    cfg.update(kwargs)
+    return cfg
+
+
+def features(in_channels, batch=2, size=64, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(batch, c, size // s, size // s, generator=gen)
+        for c, s in zip(in_channels, STRIDES)
+    ]
+
+
+def expected_params(in_channels, decoder_channels, num_classes):
+    """Two 3x3 conv + BN per stage; stage i concatenates the skip from the
+    (i+1)-th coarsest level, later stages have none."""
+
+    def conv_bn(c_in, c_out, k):
+        return c_in * c_out * k * k + 2 * c_out
+
+    skips = list(reversed(in_channels[:-1]))
+    c_prev = in_channels[-1]
+    n = 0
+    for i, c_out in enumerate(decoder_channels):
+        c_skip = skips[i] if i < len(skips) else 0
+        n += conv_bn(c_prev + c_skip, c_out, 3) + conv_bn(c_out, c_out, 3)
+        c_prev = c_out
+    return n + c_prev * num_classes + num_classes
+
+
+@pytest.mark.parametrize('in_channels', BACKBONE_CHANNELS.values(),
+                         ids=BACKBONE_CHANNELS.keys())
+@pytest.mark.parametrize('decoder_channels,out_size', [
+    ((32, 16, 8), 16),            # 1/4 of the input (default layout)
+    ((32, 16, 8, 8, 4), 64),      # two extra x2 stages: full resolution
+])
+def test_output_shapes_and_param_count(in_channels, decoder_channels,
+                                       out_size):
+    head = MODELS.build(head_cfg(in_channels,
+                                 decoder_channels=decoder_channels))
+    assert isinstance(head, UNetHead)
+    assert head.channels == decoder_channels[-1]
+    feats = features(in_channels)
+    with torch.no_grad():
+        levels = head.forward_levels(feats)
+        logits = head(feats)
+    sizes = [4, 8, 16, 32, 64]  # each stage doubles from the 2x2 input
+    assert [tuple(x.shape) for x in levels] == [
+        (2, c, s, s) for c, s in zip(decoder_channels, sizes)]
+    assert tuple(logits.shape) == (2, 3, out_size, out_size)
+    assert sum(p.numel() for p in head.parameters()) == expected_params(
+        in_channels, decoder_channels, 3)
+
+
+def test_default_widths_param_count():
+    chs = BACKBONE_CHANNELS['resnet50']
+    cfg = head_cfg(chs, num_classes=2)
+    del cfg['decoder_channels']
+    head = MODELS.build(cfg)
+    assert head.decoder_channels == (256, 128, 64) and head.channels == 64
+    assert sum(p.numel() for p in head.parameters()) == expected_params(
+        chs, (256, 128, 64), 2)
+
+
+def test_skip_sizes_follow_features_not_powers_of_two():
+    """Odd feature sizes (e.g. a 200 px input: 50, 25, 13, 7) are matched by
+    upsampling to each skip's own size."""
+    chs = BACKBONE_CHANNELS['coat_lite_small']
+    feats = [torch.randn(1, c, s, s) for c, s in zip(chs, (50, 25, 13, 7))]
+    head = MODELS.build(head_cfg(chs))
+    head.eval()
+    with torch.no_grad():
+        assert tuple(head(feats).shape) == (1, 3, 50, 50)
+
+
+def test_gradients_reach_every_parameter():
+    chs = BACKBONE_CHANNELS['resnet50']
+    head = MODELS.build(head_cfg(chs, decoder_channels=(16, 8, 8, 4)))
+    head.train()
+    feats = [f.requires_grad_() for f in features(chs)]
+    head(feats).square().mean().backward()
+    for name, p in head.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+    assert all(f.grad.abs().sum() > 0 for f in feats)
+
+
+def test_batch_one_training_with_plain_bn():
+    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    head = MODELS.build(head_cfg(chs))
+    head.train()
+    head(features(chs, batch=1)).mean().backward()
+
+
+def test_bilinear_mode_and_loss_by_feat():
+    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    head = MODELS.build(head_cfg(chs, interpolation_mode='bilinear'))
+    labels = torch.randint(0, 3, (2, 64, 64),
+                           generator=torch.Generator().manual_seed(1))
+    labels[:, :, :5] = 255
+    samples = []
+    for lab in labels:
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(data=lab[None])
+        samples.append(s)
+    logits = head(features(chs))
+    losses = head.loss_by_feat(logits, samples)
+    expected = F.cross_entropy(
+        F.interpolate(logits, size=(64, 64), mode='bilinear',
+                      align_corners=False),
+        labels, ignore_index=255)
+    torch.testing.assert_close(losses['loss_ce'], expected)
+
+
+def test_integration_with_timm_resnet50_features():
+    import timm
+    enc = timm.create_model('resnet50', pretrained=False, features_only=True,
+                            out_indices=(1, 2, 3, 4))
+    assert enc.feature_info.channels() == BACKBONE_CHANNELS['resnet50']
+    head = MODELS.build(head_cfg(enc.feature_info.channels()))
+    logits = head(enc(torch.randn(2, 3, 64, 64)))
+    assert tuple(logits.shape) == (2, 3, 16, 16)
+    logits.mean().backward()
+    assert all(p.grad is not None for p in enc.parameters() if p.requires_grad)
+
+
+def test_bad_config_errors():
+    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    with pytest.raises(ValueError, match=r'channels \(32\) must equal the last'
+                       r' decoder_channels entry \(8\)'):
+        MODELS.build(head_cfg(chs, channels=32))
+    with pytest.raises(ValueError, match='one entry per skip level'):
+        MODELS.build(head_cfg(chs, decoder_channels=(32, 16)))
+    with pytest.raises(ValueError, match='decoder_channels must not be empty'):
+        MODELS.build(head_cfg(chs, decoder_channels=()))
+    with pytest.raises(ValueError, match="input_transform must be 'multiple_select'"):
+        MODELS.build(head_cfg(chs, input_transform='resize_concat'))
+    with pytest.raises(ValueError, match='at least 2 input levels'):
+        MODELS.build(head_cfg([96], in_index=[0], decoder_channels=(8,)))
+    head = MODELS.build(head_cfg(chs))
+    with pytest.raises(ValueError, match=r'expected 4 feature maps .*got 2'):
+        head(features(chs)[:2])

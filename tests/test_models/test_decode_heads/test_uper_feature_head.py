@@ -1,0 +1,212 @@
+"""UPerFeatureHead: shapes per backbone, parameter count, gradients, batch-1 BN, loss."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in before mmseg.models)
+from artseg_mm.models.decode_heads import UPerFeatureHead
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+BACKBONE_CHANNELS = {
+    'convnext_tiny/swin_tiny': [96, 192, 384, 768],
+    'coat_lite_small': [64, 128, 320, 512],
+    'resnet50': [256, 512, 1024, 2048],
+}
+STRIDES = (4, 8, 16, 32)
+
+
+def head_cfg(in_channels, **kwargs):
+    cfg = dict(
+        type='UPerFeatureHead',
+        in_channels=in_channels,
+        in_index=[0, 1, 2, 3],
+        channels=32,
+        pool_scales=(1, 2, 3, 6),
+        dropout_ratio=0.1,
+        num_classes=3,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', avg_non_ignore=True))
+    cfg.update(kwargs)
+    return cfg
+
+
+def features(in_channels, batch=2, size=64, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(batch, c, size // s, size // s, generator=gen)
+        for c, s in zip(in_channels, STRIDES)
+    ]
+
+
+def expected_params(in_channels, channels, pool_scales, num_classes):
+    """Parameter count from the layer formulas (conv + BN affine, bias-only
+    for the norm-free scale-1 PPM branch)."""
+
+    def conv_bn(c_in, c_out, k):
+        return c_in * c_out * k * k + 2 * c_out
+
+    def conv_bias(c_in, c_out, k):
+        return c_in * c_out * k * k + c_out
+
+    top = in_channels[-1]
+    n = sum(conv_bias(top, channels, 1) if s == 1 else conv_bn(top, channels, 1)
+            for s in pool_scales)
+    n += conv_bn(top + len(pool_scales) * channels, channels, 3)
+    n += sum(conv_bn(c, channels, 1) for c in in_channels[:-1])
+    n += (len(in_channels) - 1) * conv_bn(channels, channels, 3)
+    n += conv_bn(len(in_channels) * channels, channels, 3)
+    n += channels * num_classes + num_classes  # conv_seg
+    return n
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize('in_channels', BACKBONE_CHANNELS.values(),
+                         ids=BACKBONE_CHANNELS.keys())
+def test_output_shapes_and_levels(in_channels):
+    head = MODELS.build(head_cfg(in_channels))
+    assert isinstance(head, UPerFeatureHead)
+    feats = features(in_channels)
+    with torch.no_grad():
+        levels = head.forward_levels(feats)
+        fused = head._forward_feature(feats)
+        logits = head(feats)
+    assert [tuple(x.shape) for x in levels] == [
+        (2, 32, 64 // s, 64 // s) for s in STRIDES]
+    assert tuple(fused.shape) == (2, 32, 16, 16)
+    assert tuple(logits.shape) == (2, 3, 16, 16)
+
+
+@pytest.mark.parametrize('in_channels', BACKBONE_CHANNELS.values(),
+                         ids=BACKBONE_CHANNELS.keys())
+def test_parameter_count(in_channels):
+    head = MODELS.build(head_cfg(in_channels, channels=256, num_classes=2))
+    assert n_params(head) == expected_params(in_channels, 256, (1, 2, 3, 6), 2)
+    # mmseg's UPerHead differs only in the scale-1 branch: BN affine (2 x 256)
+    # there instead of a conv bias (256).
+    cfg = head_cfg(in_channels, channels=256, num_classes=2, type='UPerHead')
+    assert n_params(head) == n_params(MODELS.build(cfg)) - 256
+
+
+def test_parameter_count_matches_smp_decoder():
+    """smp's UPerNet decoder + head: same layers, plus a LayerNorm per input
+    level and BN (not bias) in the scale-1 branch."""
+    from segmentation_models_pytorch.base.heads import SegmentationHead
+    from segmentation_models_pytorch.decoders.upernet.decoder import \
+        UPerNetDecoder
+    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    ours = n_params(MODELS.build(head_cfg(chs, channels=256, num_classes=2)))
+    smp = n_params(UPerNetDecoder([3, 0, *chs], 5, 256)) + n_params(
+        SegmentationHead(256, 2, kernel_size=1))
+    assert ours == smp - 2 * sum(chs) - 256
+
+
+def test_gradients_reach_every_parameter():
+    chs = BACKBONE_CHANNELS['coat_lite_small']
+    head = MODELS.build(head_cfg(chs))
+    head.train()
+    feats = [f.requires_grad_() for f in features(chs)]
+    head(feats).square().mean().backward()
+    for name, p in head.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+    assert all(f.grad.abs().sum() > 0 for f in feats)
+
+
+def test_batch_one_training_with_plain_bn():
+    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    head = MODELS.build(head_cfg(chs))
+    head.train()
+    logits = head(features(chs, batch=1))
+    assert tuple(logits.shape) == (1, 3, 16, 16)
+    logits.mean().backward()
+    # the scale-1 branch carries no norm layer; the others keep BN
+    branch = head.psp_modules[0][1]
+    assert branch.norm_cfg is None and branch.conv.bias is not None
+    assert all(m[1].with_norm for m in list(head.psp_modules)[1:])
+    # with BN in the scale-1 branch (mmseg's PPM) batch 1 cannot train
+    for cfg in (head_cfg(chs, global_norm=True),
+                head_cfg(chs, type='UPerHead')):
+        other = MODELS.build(cfg)
+        other.train()
+        with pytest.raises(ValueError,
+                           match='Expected more than 1 value per channel'):
+            other(features(chs, batch=1))
+
+
+def test_eval_mode_matches_mmseg_uperhead_with_same_weights():
+    """With global_norm=True the head is mmseg's UPerHead layer for layer,
+    with the same state-dict keys: the same weights give the same logits."""
+    chs = BACKBONE_CHANNELS['coat_lite_small']
+    ours = MODELS.build(head_cfg(chs, global_norm=True))
+    ref = MODELS.build(head_cfg(chs, type='UPerHead'))
+    ref_sd = ref.state_dict()
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in ref_sd.items()}
+    gen = torch.Generator().manual_seed(2)
+    mapped = {}
+    for key, value in ref_sd.items():
+        if not value.is_floating_point():
+            mapped[key] = value
+        elif key.endswith('running_var'):
+            mapped[key] = torch.rand(value.shape, generator=gen) + 0.5
+        else:
+            mapped[key] = torch.randn(value.shape, generator=gen)
+    ref.load_state_dict(mapped)
+    ours.load_state_dict(mapped)
+    ours.eval()
+    ref.eval()
+    feats = features(chs)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(feats), ref(feats))
+
+
+def test_loss_by_feat_with_mmseg_cross_entropy():
+    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    head = MODELS.build(head_cfg(chs))
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 3, (2, 64, 64), generator=gen)
+    labels[:, :8] = 255  # ignored rows
+    samples = []
+    for lab in labels:
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(data=lab[None])
+        samples.append(s)
+    logits = head(features(chs))
+    losses = head.loss_by_feat(logits, samples)
+    expected = F.cross_entropy(
+        F.interpolate(logits, size=(64, 64), mode='bilinear',
+                      align_corners=False),
+        labels, ignore_index=255)
+    torch.testing.assert_close(losses['loss_ce'], expected)
+    assert 0 <= losses['acc_seg'] <= 100
+
+
+def test_integration_with_timm_features():
+    import timm
+    enc = timm.create_model('convnext_tiny', pretrained=False,
+                            features_only=True)
+    head = MODELS.build(head_cfg(enc.feature_info.channels(), channels=16))
+    x = torch.randn(2, 3, 64, 64)
+    logits = head(enc(x))
+    assert tuple(logits.shape) == (2, 3, 16, 16)
+    logits.mean().backward()
+    assert all(p.grad is not None for p in enc.parameters() if p.requires_grad)
+
+
+def test_bad_config_errors():
+    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    with pytest.raises(ValueError, match="input_transform must be 'multiple_select'"):
+        MODELS.build(head_cfg(chs, input_transform='resize_concat'))
+    with pytest.raises(ValueError, match='at least 2 input levels'):
+        MODELS.build(head_cfg([96], in_index=[0]))
+    with pytest.raises(ValueError, match='pool_scales must not be empty'):
+        MODELS.build(head_cfg(chs, pool_scales=()))
+    head = MODELS.build(head_cfg(chs))
+    with pytest.raises(ValueError, match='4 feature maps.*got 3'):
+        head(features(chs)[:3])
