@@ -32,9 +32,10 @@ def tiny_run_options(data_root: Path, epochs: int = 1, ckpt_interval: int = 1) -
         f'default_hooks.checkpoint.interval={ckpt_interval}',
         'default_hooks.checkpoint.max_keep_ckpts=-1',
         'default_hooks.logger.interval=1',
-        # keep the demo's warm-up + cosine, scaled to the tiny run
+        # keep the demo's warm-up + cosine, scaled to the tiny run (a 1-epoch
+        # run is all warm-up: the cosine phase then lies beyond its end)
         f'param_scheduler.1.T_max={max(epochs - 1, 1)}',
-        f'param_scheduler.1.end={epochs}',
+        f'param_scheduler.1.end={max(epochs, 2)}',
         'param_scheduler.1.begin=1', 'param_scheduler.0.end=1',
     ]
 

@@ -81,3 +81,34 @@ def test_seeded_worker_init_fn_follows_torch_worker_seed():
     torch.manual_seed(124)
     seeded_worker_init_fn(0)
     assert draws() != a
+
+
+class SharedEncoder(torch.nn.Module):
+    """One conv registered twice, as timm's CoaT shares its position encoders."""
+
+    def __init__(self):
+        super().__init__()
+        self.pos = torch.nn.Conv2d(2, 2, 3, padding=1)
+        self.block = torch.nn.Sequential(self.pos, torch.nn.BatchNorm2d(2))
+        self.norm = torch.nn.LayerNorm(2)
+
+
+def test_shared_module_gets_one_param_group_per_parameter():
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    cfg = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3,
+                                                   weight_decay=0.01),
+               paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}))
+    with pytest.raises(ValueError, match='more than one parameter group'):
+        build_optim_wrapper(SharedEncoder(), dict(cfg))  # mmengine's default
+    model = SharedEncoder()
+    with DefaultScope.overwrite_default_scope('mmseg'):  # as in the Runner
+        wrapper = build_optim_wrapper(
+            model, dict(cfg, constructor='SharedParamOptimWrapperConstructor'))
+    grouped = [p for g in wrapper.optimizer.param_groups for p in g['params']]
+    assert len(grouped) == len({id(p) for p in grouped})
+    assert {id(p) for p in grouped} == {id(p) for p in model.parameters()}
+    decay = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups
+             for p in g['params']}
+    assert decay[id(model.norm.weight)] == 0.0  # paramwise settings kept
+    assert decay[id(model.pos.weight)] == 0.01

@@ -31,12 +31,13 @@ KILLER = textwrap.dedent('''
 ''')
 
 
-def train(work_dir, tiny_demo_root, *extra, env_extra=None, check=True):
+def train(work_dir, tiny_demo_root, *extra, config=CONFIG, env_extra=None,
+          check=True):
     # deterministic kernels and a fixed seed: CPU runs repeat bit for bit
     options = tiny_run_options(tiny_demo_root, epochs=EPOCHS) + [
         'randomness.seed=0', 'randomness.deterministic=True',
         'train_dataloader.dataset.pipeline.2.crop_size=(96,96)']
-    return run_tool([PY, REPO / 'tools/train.py', CONFIG, '--work-dir', work_dir,
+    return run_tool([PY, REPO / 'tools/train.py', config, '--work-dir', work_dir,
                      *extra, '--cfg-options', *options], env_extra=env_extra,
                     check=check)
 
@@ -51,12 +52,18 @@ def test_killed_run_resumes_to_the_same_result(tiny_demo_root, tmp_path):
 
     (tmp_path / 'hookmod').mkdir()
     (tmp_path / 'hookmod' / 'killer_hook.py').write_text(KILLER)
-    interrupted = tmp_path / 'interrupted'
     kill_at = 2 * ITERS_PER_EPOCH + 1  # in epoch 3, after epoch 2's checkpoint
-    proc = train(interrupted, tiny_demo_root,
-                 '--cfg-options', "custom_imports.imports=['artseg_mm','killer_hook']",
-                 f"custom_hooks=[dict(type='EpochSeedHook'),"
-                 f"dict(type='KillAfterIterHook',iteration={kill_at})]",
+    # the same config plus the killer hook (cfg-options cannot append a hook)
+    killer_config = tmp_path / 'killed_demo.py'
+    killer_config.write_text(textwrap.dedent(f'''
+        _base_ = [{str(CONFIG)!r}]
+        custom_imports = dict(imports=['artseg_mm', 'killer_hook'],
+                              allow_failed_imports=False)
+        custom_hooks = [dict(type='EpochSeedHook'),
+                        dict(type='KillAfterIterHook', iteration={kill_at})]
+    '''))
+    interrupted = tmp_path / 'interrupted'
+    proc = train(interrupted, tiny_demo_root, config=killer_config,
                  env_extra={'PYTHONPATH': str(tmp_path / 'hookmod')}, check=False)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     assert (interrupted / 'last_checkpoint').read_text().strip().endswith('epoch_2.pth')
@@ -86,7 +93,11 @@ def test_dist_train_two_cpu_processes(tiny_demo_root, tmp_path):
                     env_extra={'PYTHON': PY, 'PORT': '29517', 'OMP_NUM_THREADS': '1'})
     log = proc.stdout + proc.stderr
     assert 'Distributed training: True' in log
-    assert sorted(p.name for p in work_dir.glob('*.pth')) == ['epoch_1.pth']
+    # one training checkpoint; mmengine validates after the last epoch (the
+    # metric is gathered over both processes), which also keeps the best one
+    assert sorted(p.name for p in work_dir.glob('*.pth')) == [
+        'best_mIoU_epoch_1.pth', 'epoch_1.pth']
+    assert 'mIoU' in log
     checkpoint = load_checkpoint_file(str(work_dir / 'epoch_1.pth'))
     # 4 images, 2 processes x batch 2: one iteration per epoch
     assert checkpoint['meta']['iter'] == 1
