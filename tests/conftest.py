@@ -54,6 +54,17 @@ def run_tool(args, cwd=REPO, env_extra=None, check=True, timeout=900):
 
 
 PY = sys.executable
+STRIDES = (4, 8, 16, 32)  # a four-stage encoder's output strides
+
+
+def multiscale_features(in_channels, batch=2, size=64, seed=0):
+    """Random encoder features at STRIDES for a ``size`` input (head tests)."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(batch, c, size // s, size // s, generator=gen)
+        for c, s in zip(in_channels, STRIDES)
+    ]
 
 
 def read_scalars(work_dir: Path) -> list:

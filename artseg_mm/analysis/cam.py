@@ -58,7 +58,11 @@ def load_segmentor(config: Union[str, Path, 'Config'],  # noqa: F821
     switched off (the checkpoint supplies every weight; no download is tried),
     whatever ``model.type`` is; ``init_model`` only does this for
     ``EncoderDecoder``. On CPU, SyncBN is reverted to BN as mmseg's tool does.
+    A CUDA ``device`` on a machine without CUDA is an ``AnalysisInputError``.
     """
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise AnalysisInputError(f'--device {device}: CUDA is not available on '
+                                 'this machine; use --device cpu')
     import artseg_mm  # noqa: F401  (mmcv.ops stand-in, safe globals, registries)
     from mmengine import Config
     from mmengine.model import revert_sync_batchnorm

@@ -66,12 +66,6 @@ def main(argv=None) -> int:
                                         prepare_image, resize_to, save_cam_figure)
 
     user_errors = (FileNotFoundError, AnalysisInputError, LayerNotFoundError)
-    if args.device.startswith('cuda'):
-        import torch
-        if not torch.cuda.is_available():
-            print(f'--device {args.device}: CUDA is not available on this machine; '
-                  f'use --device cpu', file=sys.stderr)
-            return 2
     try:
         model = load_segmentor(args.config, args.checkpoint, args.device, args.cfg_options)
     except user_errors as exc:

@@ -87,12 +87,6 @@ def main(argv=None) -> int:
 
     user_errors = (FileNotFoundError, AnalysisInputError)
 
-    if args.device.startswith('cuda'):
-        import torch
-        if not torch.cuda.is_available():
-            print(f'--device {args.device}: CUDA is not available on this machine; '
-                  f'use --device cpu', file=sys.stderr)
-            return 2
     try:
         model = load_segmentor(args.config, args.checkpoint, args.device, args.cfg_options)
         kind, blocks = attention.find_attention_blocks(model.backbone)

@@ -10,6 +10,8 @@ from torch import Tensor
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
+from .input_checks import check_num_inputs
+
 
 class UNetDecoderBlock(nn.Module):
     """Upsample, concatenate the skip feature (if any), two 3x3 conv-norm-act.
@@ -123,11 +125,7 @@ class UNetHead(BaseDecodeHead):
 
     def forward_levels(self, inputs: Sequence[Tensor]) -> List[Tensor]:
         """Output of every decoder stage, coarsest first."""
-        needed = max(self.in_index) + 1
-        if len(inputs) < needed:
-            raise ValueError(
-                f'{type(self).__name__}: expected {needed} feature maps '
-                f'(in_index={list(self.in_index)}), got {len(inputs)}')
+        check_num_inputs(self, inputs)
         inputs = self._transform_inputs(inputs)
         skips = list(inputs[-2::-1])
         x = inputs[-1]

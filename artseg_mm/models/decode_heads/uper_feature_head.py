@@ -10,6 +10,8 @@ from torch import Tensor
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
+from .input_checks import check_num_inputs
+
 
 class PoolingPyramid(nn.ModuleList):
     """PPM branches: adaptive average pool to each scale, 1x1 conv-norm-act.
@@ -159,11 +161,7 @@ class UPerFeatureHead(BaseDecodeHead):
         Returns a list ordered like the inputs (finest first); the last entry
         is the PPM output on the coarsest level.
         """
-        needed = max(self.in_index) + 1
-        if len(inputs) < needed:
-            raise ValueError(
-                f'{type(self).__name__}: expected {needed} feature maps '
-                f'(in_index={list(self.in_index)}), got {len(inputs)}')
+        check_num_inputs(self, inputs)
         inputs = self._transform_inputs(inputs)
         laterals = [conv(x) for conv, x in zip(self.lateral_convs, inputs)]
         laterals.append(self.psp_forward(inputs[-1]))

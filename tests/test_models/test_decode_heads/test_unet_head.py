@@ -9,12 +9,13 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
+from conftest import STRIDES, multiscale_features as features
+
 BACKBONE_CHANNELS = {
     'convnext_tiny/swin_tiny': [96, 192, 384, 768],
     'coat_lite_small': [64, 128, 320, 512],
     'resnet50': [256, 512, 1024, 2048],
 }
-STRIDES = (4, 8, 16, 32)
 
 
 def head_cfg(in_channels, **kwargs):
@@ -30,14 +31,6 @@ def head_cfg(in_channels, **kwargs):
         loss_decode=dict(type='CrossEntropyLoss', avg_non_ignore=True))
     cfg.update(kwargs)
     return cfg
-
-
-def features(in_channels, batch=2, size=64, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return [
-        torch.randn(batch, c, size // s, size // s, generator=gen)
-        for c, s in zip(in_channels, STRIDES)
-    ]
 
 
 def expected_params(in_channels, decoder_channels, num_classes):
