@@ -20,6 +20,7 @@ Why it exists (each a line where mmseg falls short):
   never touched) and ``autocast_dtype`` ('bfloat16' on CPUs with bf16 support,
   'float16'/'bfloat16' on CUDA).
 """
+import contextlib
 import copy
 import logging
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -271,8 +272,8 @@ class ArtSegEncoderDecoder(EncoderDecoder):
 
     def _autocast(self, device_type: str):
         name = (self.test_cfg or {}).get('autocast_dtype', None)
-        if name is None:
-            return torch.autocast(device_type=device_type, enabled=False)
+        if name is None:  # leave the caller's precision (e.g. an outer autocast)
+            return contextlib.nullcontext()
         if name not in _AUTOCAST_DTYPES:
             raise ValueError(f"test_cfg.autocast_dtype must be one of "
                              f"{sorted(_AUTOCAST_DTYPES)} or None, got {name!r}")
