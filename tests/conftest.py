@@ -67,6 +67,29 @@ def multiscale_features(in_channels, batch=2, size=64, seed=0):
     ]
 
 
+def assert_gradients_reach_every_parameter(head, feats):
+    """Backpropagate through a decode head: every parameter and every input
+    level must receive a non-zero gradient."""
+    feats = [f.requires_grad_() for f in feats]
+    head(feats).square().mean().backward()
+    for name, p in head.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+    assert all(f.grad.abs().sum() > 0 for f in feats)
+
+
+def seg_samples(labels):
+    """SegDataSamples holding each (H, W) label map as ground truth."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    samples = []
+    for label in labels:
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=label[None])
+        samples.append(sample)
+    return samples
+
+
 def read_scalars(work_dir: Path) -> list:
     """Every record of the run's vis_data/scalars.json logs, in order."""
     records = []

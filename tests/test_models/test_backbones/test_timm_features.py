@@ -83,6 +83,15 @@ def test_swin_nhwc_is_returned_as_nchw(x64):
     for f, r in zip(feats, raw):
         assert r.shape[-1] == f.shape[1]  # timm gives N, H, W, C
         torch.testing.assert_close(f, r.permute(0, 3, 1, 2), rtol=0, atol=0)
+        assert f.is_contiguous()  # plain NCHW for an NCHW caller
+    # a channels-last caller gets channels-last views, no copy
+    with torch.no_grad():
+        x_cl = x64.contiguous(memory_format=torch.channels_last)
+        feats_cl = backbone(x_cl)
+    for f, ref in zip(feats_cl, feats):
+        assert f.is_contiguous(memory_format=torch.channels_last)
+        assert not f.is_contiguous()
+        torch.testing.assert_close(f, ref)
 
 
 def test_swin_takes_sizes_other_than_224():

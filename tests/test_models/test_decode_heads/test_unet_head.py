@@ -5,11 +5,10 @@ import torch.nn.functional as F
 
 import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in before mmseg.models)
 from artseg_mm.models.decode_heads import UNetHead
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
-from conftest import STRIDES, multiscale_features as features
+from conftest import (STRIDES, assert_gradients_reach_every_parameter,
+                      multiscale_features as features, seg_samples)
 
 BACKBONE_CHANNELS = {
     'convnext_tiny/swin_tiny': [96, 192, 384, 768],
@@ -99,12 +98,7 @@ def test_gradients_reach_every_parameter():
     chs = BACKBONE_CHANNELS['resnet50']
     head = MODELS.build(head_cfg(chs, decoder_channels=(16, 8, 8, 4)))
     head.train()
-    feats = [f.requires_grad_() for f in features(chs)]
-    head(feats).square().mean().backward()
-    for name, p in head.named_parameters():
-        assert p.grad is not None, name
-        assert p.grad.abs().sum() > 0, name
-    assert all(f.grad.abs().sum() > 0 for f in feats)
+    assert_gradients_reach_every_parameter(head, features(chs))
 
 
 def test_batch_one_training_with_plain_bn():
@@ -120,11 +114,7 @@ def test_bilinear_mode_and_loss_by_feat():
     labels = torch.randint(0, 3, (2, 64, 64),
                            generator=torch.Generator().manual_seed(1))
     labels[:, :, :5] = 255
-    samples = []
-    for lab in labels:
-        s = SegDataSample()
-        s.gt_sem_seg = PixelData(data=lab[None])
-        samples.append(s)
+    samples = seg_samples(labels)
     logits = head(features(chs))
     losses = head.loss_by_feat(logits, samples)
     expected = F.cross_entropy(
