@@ -55,6 +55,12 @@ def run_tool(args, cwd=REPO, env_extra=None, check=True, timeout=900):
 
 PY = sys.executable
 STRIDES = (4, 8, 16, 32)  # a four-stage encoder's output strides
+# feature channels of the study's encoders at those strides (timm)
+BACKBONE_CHANNELS = {
+    'convnext_tiny/swin_tiny': [96, 192, 384, 768],
+    'coat_lite_small': [64, 128, 320, 512],
+    'resnet50': [256, 512, 1024, 2048],
+}
 
 
 def multiscale_features(in_channels, batch=2, size=64, seed=0):

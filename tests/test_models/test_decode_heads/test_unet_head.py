@@ -7,15 +7,9 @@ import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in before mmseg.mod
 from artseg_mm.models.decode_heads import UNetHead
 from mmseg.registry import MODELS
 
-from conftest import (STRIDES, assert_gradients_reach_every_parameter,
+from conftest import (BACKBONE_CHANNELS,
+                      assert_gradients_reach_every_parameter,
                       multiscale_features as features, seg_samples)
-
-BACKBONE_CHANNELS = {
-    'convnext_tiny/swin_tiny': [96, 192, 384, 768],
-    'coat_lite_small': [64, 128, 320, 512],
-    'resnet50': [256, 512, 1024, 2048],
-}
-
 
 def head_cfg(in_channels, **kwargs):
     cfg = dict(

@@ -9,8 +9,8 @@ import torch
 import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in first)
 from artseg_mm.models.losses import DiceFocalLoss
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
-from mmengine.structures import PixelData
+
+from conftest import seg_samples
 
 IGNORE = 255
 
@@ -280,15 +280,6 @@ def test_build_from_config_dict():
     assert default.loss_name == 'loss_dice_focal'
 
 
-def _data_samples(labels):
-    samples = []
-    for label in labels:
-        sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(data=label[None])
-        samples.append(sample)
-    return samples
-
-
 @pytest.mark.parametrize('as_list', [False, True])
 def test_inside_mmseg_decode_head(sample, as_list):
     logits, labels = sample
@@ -298,7 +289,7 @@ def test_inside_mmseg_decode_head(sample, as_list):
     head = MODELS.build(dict(
         type='FCNHead', in_channels=4, channels=4, num_convs=1, num_classes=3,
         loss_decode=loss_cfg))
-    losses = head.loss_by_feat(logits, _data_samples(labels))
+    losses = head.loss_by_feat(logits, seg_samples(labels))
     assert 'loss_dice_focal' in losses
     assert losses['loss_dice_focal'].item() == pytest.approx(
         reference_loss(logits, labels), rel=1e-5)
@@ -314,7 +305,7 @@ def test_inside_mmseg_decode_head_with_pixel_sampler(sample):
         sampler=dict(type='OHEMPixelSampler', thresh=0.7, min_kept=10),
         loss_decode=dict(type='DiceFocalLoss')))
     logits = logits.requires_grad_(True)
-    losses = head.loss_by_feat(logits, _data_samples(labels))
+    losses = head.loss_by_feat(logits, seg_samples(labels))
     losses['loss_dice_focal'].backward()
     assert torch.isfinite(losses['loss_dice_focal'])
     assert torch.isfinite(logits.grad).all()
@@ -330,6 +321,6 @@ def test_inside_mmseg_decode_head_single_logit():
             type='FCNHead', in_channels=4, channels=4, num_convs=1,
             num_classes=2, out_channels=1,
             loss_decode=dict(type='DiceFocalLoss', use_sigmoid=True)))
-    losses = head.loss_by_feat(logits, _data_samples(labels))
+    losses = head.loss_by_feat(logits, seg_samples(labels))
     assert losses['loss_dice_focal'].item() == pytest.approx(
         reference_loss(logits, labels, sigmoid=True), rel=1e-5)
