@@ -1,16 +1,55 @@
-"""Say exactly how a checkpoint's weights fail to fit a model."""
+"""Say exactly how a checkpoint's weights fail to fit a model, and load only
+checkpoints that fit."""
 import re
-from typing import Dict, List, Optional
+from collections import OrderedDict
+from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.nn as nn
 
 _NAMES_SHOWN = 8
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint's state dict does not match the model it is loaded into."""
 
 
 def _names(keys: List[str]) -> str:
     shown = ', '.join(keys[:_NAMES_SHOWN])
     more = len(keys) - _NAMES_SHOWN
     return shown + (f', ... (+{more} more)' if more > 0 else '')
+
+
+def revise_state_keys(state: Dict[str, torch.Tensor],
+                      revise_keys=((r'^module\.', ''), )) -> 'OrderedDict':
+    """``state`` with each ``(pattern, replacement)`` applied to its keys in
+    turn, as mmengine's ``load_checkpoint`` does (DDP's ``module.`` prefix)."""
+    revised = OrderedDict()
+    for key, value in state.items():
+        for pattern, replacement in revise_keys:
+            key = re.sub(pattern, replacement, key)
+        revised[key] = value
+    return revised
+
+
+def mismatched_keys(model_state: Dict[str, torch.Tensor],
+                    checkpoint_state: Dict[str, torch.Tensor]
+                    ) -> Tuple[List[str], List[str], List[str]]:
+    """``(missing, unexpected, mis_shaped)`` key lists, sorted: model keys the
+    checkpoint lacks, checkpoint keys the model lacks, and shared keys whose
+    shapes differ."""
+    missing = sorted(set(model_state) - set(checkpoint_state))
+    unexpected = sorted(set(checkpoint_state) - set(model_state))
+    mis_shaped = sorted(
+        key for key in set(model_state) & set(checkpoint_state)
+        if hasattr(checkpoint_state[key], 'shape')
+        and tuple(checkpoint_state[key].shape) != tuple(model_state[key].shape))
+    return missing, unexpected, mis_shaped
+
+
+def _shapes(key, checkpoint_state, model_state) -> str:
+    return (f'checkpoint {tuple(checkpoint_state[key].shape)} vs model '
+            f'{tuple(model_state[key].shape)}')
 
 
 def state_dict_mismatch(model_state: Dict[str, torch.Tensor],
@@ -21,19 +60,8 @@ def state_dict_mismatch(model_state: Dict[str, torch.Tensor],
     ``revise_keys`` are applied to the checkpoint's keys first, as mmengine's
     ``load_checkpoint`` does (DDP's ``module.`` prefix by default).
     """
-    revised = {}
-    for key, value in checkpoint_state.items():
-        for pattern, replacement in revise_keys:
-            key = re.sub(pattern, replacement, key)
-        revised[key] = value
-    missing = sorted(set(model_state) - set(revised))
-    unexpected = sorted(set(revised) - set(model_state))
-    mis_shaped = sorted(
-        f'{key} (checkpoint {tuple(revised[key].shape)} vs model '
-        f'{tuple(model_state[key].shape)})'
-        for key in set(model_state) & set(revised)
-        if hasattr(revised[key], 'shape')
-        and tuple(revised[key].shape) != tuple(model_state[key].shape))
+    revised = revise_state_keys(checkpoint_state, revise_keys)
+    missing, unexpected, mis_shaped = mismatched_keys(model_state, revised)
     problems = []
     if missing:
         problems.append(f'{len(missing)} model keys missing from the checkpoint: '
@@ -42,6 +70,48 @@ def state_dict_mismatch(model_state: Dict[str, torch.Tensor],
         problems.append(f'{len(unexpected)} unexpected checkpoint keys: '
                         f'{_names(unexpected)}')
     if mis_shaped:
+        shaped = [f'{k} ({_shapes(k, revised, model_state)})' for k in mis_shaped]
         problems.append(f'{len(mis_shaped)} keys with other shapes: '
-                        f'{_names(mis_shaped)}')
+                        f'{_names(shaped)}')
     return '; '.join(problems) if problems else None
+
+
+def load_checkpoint_strict(model: nn.Module,
+                           filename: str,
+                           map_location: Optional[str] = 'cpu',
+                           revise_keys=((r'^module\.', ''), ),
+                           logger=None) -> dict:
+    """Load a checkpoint like ``mmengine.runner.load_checkpoint``, but raise
+    :class:`CheckpointMismatchError` naming the file and every missing,
+    unexpected and shape-mismatched key instead of only warning (mmengine's
+    default ``strict=False`` logs a warning and keeps random weights).
+
+    Reads through mmengine's ``CheckpointLoader`` (``weights_only=True``, see
+    ``artseg_mm.compat``); BN ``num_batches_tracked`` may be absent, as
+    mmengine allows. Returns the loaded checkpoint dict.
+    """
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner.checkpoint import (_load_checkpoint,
+                                            _load_checkpoint_to_model)
+    target = model.module if is_model_wrapper(model) else model
+    checkpoint = _load_checkpoint(filename, map_location, logger)
+    if not isinstance(checkpoint, dict):
+        raise CheckpointMismatchError(
+            f'{filename}: no state dict found (got {type(checkpoint).__name__})')
+    model_state = target.state_dict()
+    revised = revise_state_keys(checkpoint.get('state_dict', checkpoint),
+                                revise_keys)
+    missing, unexpected, mis_shaped = mismatched_keys(model_state, revised)
+    missing = [k for k in missing if not k.endswith('num_batches_tracked')]
+    mis_shaped = [f'{k}: {_shapes(k, revised, model_state)}' for k in mis_shaped]
+    if missing or unexpected or mis_shaped:
+        parts = [f'{title} ({len(keys)}): {", ".join(keys)}'
+                 for title, keys in (('missing in checkpoint', missing),
+                                     ('unexpected in checkpoint', unexpected),
+                                     ('shape mismatch', mis_shaped)) if keys]
+        raise CheckpointMismatchError(
+            f'Checkpoint {filename} does not match the model '
+            f'{type(target).__name__}: ' + '; '.join(parts))
+    return _load_checkpoint_to_model(target, checkpoint, strict=True,
+                                     logger=logger,
+                                     revise_keys=list(revise_keys))

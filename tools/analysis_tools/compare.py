@@ -183,7 +183,7 @@ def build_model(cfg: Config, checkpoint: Optional[str], device: str) -> torch.nn
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
-    from artseg_mm.models.segmentors import load_checkpoint_strict
+    from artseg_mm.engine.checkpoint_match import load_checkpoint_strict
 
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model = MODELS.build(inference_model_cfg(cfg))

@@ -23,7 +23,7 @@ Why it exists (each a line where mmseg falls short):
 import contextlib
 import copy
 import logging
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -32,7 +32,7 @@ from mmengine.logging import MessageHub, print_log
 from mmengine.model.utils import _BatchNormXd
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
-from mmseg.utils import OptSampleList, SampleList
+from mmseg.utils import SampleList
 from torch import Tensor
 
 from timm.models._features import FeatureListNet
@@ -340,73 +340,3 @@ class ArtSegEncoderDecoder(EncoderDecoder):
             count = row_count[r0:r0 + block, None] * col_count[None, :]
             preds[:, :, r0:r0 + block].div_(count)
         return preds
-
-    def predict(self, inputs: Tensor,
-                data_samples: OptSampleList = None) -> SampleList:
-        if self.channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        return super().predict(inputs, data_samples)
-
-
-class CheckpointMismatchError(RuntimeError):
-    """A checkpoint's state dict does not match the model it is loaded into."""
-
-
-def checkpoint_mismatch(model: nn.Module, state_dict: Dict[str, Tensor]
-                        ) -> Tuple[List[str], List[str], List[str]]:
-    """``(missing, unexpected, shape_mismatched)`` keys of ``state_dict``
-    against ``model`` (BN ``num_batches_tracked`` ignored, as mmengine does)."""
-    expected = model.state_dict()
-    missing = [k for k in expected
-               if k not in state_dict and not k.endswith('num_batches_tracked')]
-    unexpected = [k for k in state_dict if k not in expected]
-    mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}'
-        for k, v in state_dict.items()
-        if k in expected and isinstance(v, Tensor)
-        and tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    return missing, unexpected, mismatched
-
-
-def load_checkpoint_strict(model: nn.Module,
-                           filename: str,
-                           map_location: Optional[str] = 'cpu',
-                           revise_keys=((r'^module\.', ''), ),
-                           logger=None) -> dict:
-    """Load a checkpoint like ``mmengine.runner.load_checkpoint``, but raise
-    :class:`CheckpointMismatchError` naming the file and every missing,
-    unexpected and shape-mismatched key instead of only warning (mmengine's
-    default ``strict=False`` logs a warning and keeps random weights).
-
-    Reads through mmengine's ``CheckpointLoader`` (``torch.load`` with torch's
-    default ``weights_only=True``). Returns the loaded checkpoint dict.
-    """
-    import re
-    from collections import OrderedDict
-
-    from mmengine.model import is_model_wrapper
-    from mmengine.runner.checkpoint import (_load_checkpoint,
-                                            _load_checkpoint_to_model)
-    target = model.module if is_model_wrapper(model) else model
-    checkpoint = _load_checkpoint(filename, map_location, logger)
-    if not isinstance(checkpoint, dict):
-        raise CheckpointMismatchError(
-            f'{filename}: no state dict found (got {type(checkpoint).__name__})')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    revised = OrderedDict(state_dict)
-    for pattern, repl in revise_keys:
-        revised = OrderedDict((re.sub(pattern, repl, k), v)
-                              for k, v in revised.items())
-    missing, unexpected, mismatched = checkpoint_mismatch(target, revised)
-    if missing or unexpected or mismatched:
-        parts = [f'{title} ({len(keys)}): {", ".join(keys)}'
-                 for title, keys in (('missing in checkpoint', missing),
-                                     ('unexpected in checkpoint', unexpected),
-                                     ('shape mismatch', mismatched)) if keys]
-        raise CheckpointMismatchError(
-            f'Checkpoint {filename} does not match the model '
-            f'{type(target).__name__}: ' + '; '.join(parts))
-    return _load_checkpoint_to_model(target, checkpoint, strict=True,
-                                     logger=logger,
-                                     revise_keys=list(revise_keys))

@@ -99,7 +99,10 @@ def test_batch_one_training_with_plain_bn():
     chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
     head = MODELS.build(head_cfg(chs))
     head.train()
-    head(features(chs, batch=1)).mean().backward()
+    logits = head(features(chs, batch=1))
+    assert tuple(logits.shape) == (1, 3, 16, 16)
+    logits.mean().backward()
+    assert head.conv_seg.weight.grad is not None
 
 
 def test_bilinear_mode_and_loss_by_feat():

@@ -39,7 +39,7 @@ def batch(size, n=2, seed=0):
     return inputs, samples
 
 
-def train_and_predict(model, size, n):
+def check_trains_and_predicts(model, size, n):
     inputs, samples = batch(size, n)
     model.train()
     losses = model.loss(inputs, samples)
@@ -60,10 +60,10 @@ def train_and_predict(model, size, n):
 def test_config_model_trains_and_predicts_at_64(name):
     model = build(name)
     model.test_cfg.mode = 'whole'
-    train_and_predict(model, 64, n=2)
+    check_trains_and_predicts(model, 64, n=2)
 
 
 def test_config_models_train_and_predict_at_512():
     for name in CONFIGS[:3]:
         model = build(name)  # slide test_cfg: one 512 window
-        train_and_predict(model, 512, n=1)
+        check_trains_and_predicts(model, 512, n=1)

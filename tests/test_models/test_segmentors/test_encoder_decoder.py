@@ -12,10 +12,10 @@ from mmengine.runner import load_checkpoint
 from mmengine.structures import PixelData
 
 import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in first)
+from artseg_mm.engine.checkpoint_match import (CheckpointMismatchError,
+                                               load_checkpoint_strict)
 from artseg_mm.models.segmentors import (ArtSegEncoderDecoder,
-                                         CheckpointMismatchError,
-                                         NonFiniteLossError,
-                                         load_checkpoint_strict, slide_windows)
+                                         NonFiniteLossError, slide_windows)
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
