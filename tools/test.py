@@ -15,7 +15,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
-from artseg_mm.engine import prepare_cpu_distributed
+from artseg_mm.engine import close_distributed, prepare_cpu_distributed
 from artseg_mm.runtime_checks import check_dataset_exists
 
 
@@ -102,6 +102,8 @@ def main():
 
     runner = Runner.from_cfg(cfg)
     runner.test()
+    del runner  # DDP holds the process group: release it first
+    close_distributed()
 
 
 if __name__ == '__main__':

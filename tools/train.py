@@ -17,7 +17,8 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
-from artseg_mm.engine import cpu_supports_bf16, prepare_cpu_distributed
+from artseg_mm.engine import (close_distributed, cpu_supports_bf16,
+                              prepare_cpu_distributed)
 from artseg_mm.runtime_checks import check_dataset_exists, find_resume_checkpoint
 from mmseg.registry import RUNNERS
 
@@ -99,6 +100,8 @@ def main():
         runner = RUNNERS.build(cfg)
 
     runner.train()
+    del runner  # DDP holds the process group: release it first
+    close_distributed()
 
 
 if __name__ == '__main__':

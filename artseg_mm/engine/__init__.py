@@ -1,5 +1,5 @@
 """Runner pieces: safe checkpoints, per-epoch seeding, device-aware AMP, CPU DDP."""
-from .distributed import prepare_cpu_distributed
+from .distributed import close_distributed, prepare_cpu_distributed
 from .fileio import AtomicLocalBackend
 from .hooks.epoch_seed_hook import EpochSeedHook, seeded_worker_init_fn
 from .hooks.safe_checkpoint_hook import SafeCheckpointHook
@@ -8,5 +8,5 @@ from .optim_wrapper import AutoAmpOptimWrapper, cpu_supports_bf16
 
 __all__ = ['AtomicLocalBackend', 'AutoAmpOptimWrapper', 'EpochSeedHook',
            'SafeCheckpointHook', 'SharedParamOptimWrapperConstructor',
-           'cpu_supports_bf16', 'prepare_cpu_distributed',
+           'close_distributed', 'cpu_supports_bf16', 'prepare_cpu_distributed',
            'seeded_worker_init_fn']

@@ -1,4 +1,5 @@
 """Multi-process training and testing on CPUs (gloo), for ``dist_train.sh`` without a GPU."""
+import gc
 import logging
 import os
 
@@ -56,3 +57,17 @@ def replace_sync_bn(node) -> bool:
         for value in node:
             changed = replace_sync_bn(value) or changed
     return changed
+
+
+def close_distributed() -> None:
+    """Destroy the default process group, if any, before the process exits.
+
+    mmengine's Runner leaves it alive; a gloo group torn down by interpreter
+    shutdown instead can abort a finished rank ("terminate called without an
+    active exception", exit -6), failing a run whose work is done. Call it
+    after dropping the Runner: its DDP wrapper holds the group too, hence the
+    collection first.
+    """
+    if dist.is_available() and dist.is_initialized():
+        gc.collect()
+        dist.destroy_process_group()
