@@ -4,8 +4,8 @@ _base_ = [
     './_base_/default_runtime.py', './_base_/schedules/schedule_60e.py'
 ]
 model = dict(
-    # Swin computes in linear layers on NHWC tokens: channels-last only helps
-    # the head's convs and measured 1.01x slower than without (benchmark.py)
+    # Swin computes in linear layers on NHWC tokens: a channels-last backbone
+    # has only its patch-embedding conv to speed up; measured no gain
     channels_last=False,
     backbone=dict(model_name='swin_tiny_patch4_window7_224', drop_path_rate=0.2),
     decode_head=dict(in_channels=[96, 192, 384, 768]))

@@ -266,3 +266,28 @@ def paired_bootstrap_diff(model_a_confs, model_b_confs, stat_fn: StatFn = mean_i
                 mean=mean, low=low, high=high,
                 significant=bool(low > 0 or high < 0), p_value=float(p_value),
                 n_boot=int(n_boot), n_images=int(a.shape[1]))
+
+
+def holm_adjust(p_values) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values of one family of tests.
+
+    Comparing k models makes k(k-1)/2 tests; at level 0.05 each, some come out
+    "significant" by chance alone. Holm's step-down adjustment keeps the chance
+    of any false positive in the family at most ``alpha`` (adjusted p < alpha),
+    and is uniformly more powerful than Bonferroni. NaN p-values (no finite
+    bootstrap difference) stay NaN and do not count as tests. Written here (a
+    few lines) rather than adding statsmodels for ``multipletests``.
+    """
+    p = np.asarray(p_values, dtype=float)
+    if p.ndim != 1:
+        raise ValueError(f'holm_adjust: expected a 1-D list of p-values, got shape {p.shape}')
+    finite = ~np.isnan(p)
+    if ((p[finite] < 0) | (p[finite] > 1)).any():
+        raise ValueError(f'holm_adjust: p-values must lie in [0, 1], got {p.tolist()}')
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(finite)
+    order = idx[np.argsort(p[idx], kind='stable')]
+    m = order.size
+    steps = (m - np.arange(m)) * p[order]
+    out[order] = np.minimum(np.maximum.accumulate(steps), 1.0)
+    return out

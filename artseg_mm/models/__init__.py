@@ -1,2 +1,2 @@
-"""Registered model parts: timm backbone wrapper, decode heads, losses, segmentor."""
-from . import backbones, decode_heads, losses, segmentors  # noqa: F401
+"""Registered model parts: timm backbone wrapper, decode heads, layers, losses, segmentor."""
+from . import backbones, decode_heads, layers, losses, segmentors  # noqa: F401

@@ -7,8 +7,9 @@ import torch
 
 import artseg_mm  # noqa: F401
 from artseg_mm.evaluation.functional import (bootstrap_ci, class_iou, confusion_matrix,
-                                             mean_dice, mean_iou, metrics_from_confusion,
-                                             paired_bootstrap_diff, resample_counts)
+                                             holm_adjust, mean_dice, mean_iou,
+                                             metrics_from_confusion, paired_bootstrap_diff,
+                                             resample_counts)
 
 
 def set_metrics(pred, label, num_classes, ignore_index=255):
@@ -173,3 +174,16 @@ def test_paired_difference_of_a_clearly_better_model_is_significant():
     assert diff['p_value'] == 0.0
     reverse = paired_bootstrap_diff(bad, good, class_iou(1), n_boot=2000, seed=0)
     assert reverse['high'] < 0 and reverse['significant'] is True
+
+
+def test_holm_adjustment_by_hand():
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> running max
+    got = holm_adjust([0.01, 0.04, 0.03, 0.005])
+    np.testing.assert_allclose(got, [0.03, 0.06, 0.06, 0.02])
+    assert holm_adjust([0.4, 0.9]).tolist() == [0.8, 0.9]  # 0.4*2, then 0.9*1
+    assert holm_adjust([0.6, 0.7]).tolist() == [1.0, 1.0]  # and at 1
+    with_nan = holm_adjust([0.01, float('nan'), 0.02])  # NaN is not a test
+    assert math.isnan(with_nan[1])
+    np.testing.assert_allclose(with_nan[[0, 2]], [0.02, 0.02])
+    with pytest.raises(ValueError, match='must lie in'):
+        holm_adjust([0.5, 1.5])

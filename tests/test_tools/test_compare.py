@@ -141,9 +141,11 @@ def test_compare_writes_pairwise_differences(compared):
         ('tiny_a', 'tiny_b', 'mIoU'), ('tiny_a', 'tiny_b', 'damage_IoU')]
     for pair in pairs:
         assert float(pair['ci_low']) <= float(pair['diff']) <= float(pair['ci_high'])
-        assert pair['significant'] in ('True', 'False')
-        significant = float(pair['ci_low']) > 0 or float(pair['ci_high']) < 0
-        assert pair['significant'] == str(significant)
+        excludes_0 = float(pair['ci_low']) > 0 or float(pair['ci_high']) < 0
+        assert pair['ci_excludes_0'] == str(excludes_0)
+        # two models: one pair per metric, so Holm leaves p as it is
+        assert pair['p_holm'] == pair['p_value']
+        assert pair['significant'] == str(float(pair['p_holm']) < 0.05)
 
 
 def test_compare_writes_figures_and_per_run_results(compared, tiny_demo_root):
@@ -225,3 +227,16 @@ def test_flops_of_a_fixed_size_encoder_are_counted_at_512():
     assert gflops > 0
     assert note == ("counted on the architecture built with img_size=512 "
                     "(the checkpoint's model takes 64)")
+
+
+def test_flops_count_nnpack_convs_like_default_convs():
+    """mmengine's jit-traced counter cannot see into WinogradConv2d's NNPACK path;
+    the count must not depend on which path a conv takes."""
+    from artseg_mm.models.layers import WinogradConv2d
+    torch.manual_seed(0)
+    winograd = torch.nn.Sequential(WinogradConv2d(3, 4, 3, padding=1))
+    assert winograd[0].uses_nnpack(torch.zeros(1, 3, 512, 512))
+    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1))
+    expected = 512 * 512 * 9 * 3 * 4 / 1e9  # multiply-adds, as mmengine counts
+    assert compare._flops(winograd, 'cpu') == pytest.approx(expected, rel=1e-6)
+    assert compare._flops(plain, 'cpu') == pytest.approx(expected, rel=1e-6)

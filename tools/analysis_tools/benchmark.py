@@ -9,7 +9,9 @@ and its peers:
   (``_base_/models/upernet_swin.py``) for Swin-Tiny.
 
 and prints parameters, GFLOPs at 512x512 (torch ``FlopCounterMode``, 2 FLOPs
-per multiply-add), the training-step time (forward + backward + AdamW), the
+per multiply-add), the training-step time (forward + backward + optimizer
+step: ours with the optimizer its config builds, the peers with
+``torch.optim.AdamW(model.parameters())``, PyTorch's defaults), the
 inference time per image at 512x512, peak memory (peak RSS of a fresh
 subprocess on CPU; ``torch.cuda.max_memory_allocated`` on CUDA) and ours / peer
 ratios. Warm-up, then ``--repeats`` rounds interleaved between ours and the
@@ -28,6 +30,7 @@ Examples::
 """
 import argparse
 import json
+import logging
 import os
 import platform
 import resource
@@ -73,6 +76,9 @@ def parse_args(argv=None):
                         "load on a shared CPU machine; CPU device only)")
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the per-model peak-memory subprocesses')
+    parser.add_argument('--same-optimizer', action='store_true',
+                        help="time ours with the peers' optimizer (torch AdamW "
+                        "defaults) instead of the one its config builds")
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='key=value overrides for OUR configs, e.g. '
                         'model.channels_last=True model.test_cfg.fuse_conv_bn=True')
@@ -95,6 +101,18 @@ class Candidate:
     build: Callable[[int], nn.Module]  # input size -> model
     infer: Callable[[nn.Module, torch.Tensor], torch.Tensor]
     loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+    optimizer: Callable[[nn.Module], torch.optim.Optimizer] = None
+
+
+def default_adamw(model: nn.Module) -> torch.optim.Optimizer:
+    """What a peer's user writes: AdamW over all parameters, PyTorch's defaults."""
+    return torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+
+
+def describe_optimizer(opt: torch.optim.Optimizer) -> str:
+    flags = [k for k in ('fused', 'foreach') if opt.defaults.get(k)]
+    return (f'{type(opt).__name__}({", ".join(f"{k}=True" for k in flags)}), '
+            f'{len(opt.param_groups)} param groups')
 
 
 def _to_value(text: str):
@@ -175,6 +193,24 @@ def candidates(encoder: str, args) -> List[Candidate]:
         model.test_cfg['mode'] = 'whole'  # one 512 image: one window anyway
         return model
 
+    def our_optimizer(model):
+        """The torch optimizer our config's ``optim_wrapper`` builds (type,
+        options, paramwise groups); autocast and loss scaling stay the
+        benchmark's, alike for every model."""
+        import artseg_mm  # noqa: F401  (registers the wrapper and constructor)
+        from mmengine.logging import MMLogger
+        from mmengine.optim import build_optim_wrapper
+        from mmengine.registry import DefaultScope
+        cfg = _our_cfg(encoder, args.train_size, args.cfg_options)
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(logging.WARNING)  # not a line per parameter group
+        try:
+            with DefaultScope.overwrite_default_scope('mmseg'):
+                return build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+        finally:
+            logger.setLevel(level)
+
     # the same loss module for the smp peers as our config uses
     loss_cfg = _our_cfg(encoder, args.train_size, args.cfg_options).model.decode_head.loss_decode
     loss_holder = {}
@@ -190,7 +226,8 @@ def candidates(encoder: str, args) -> List[Candidate]:
         return model(x)
 
     out = [Candidate(f'ours ({os.path.basename(ENCODERS[encoder][0])})', 'ours',
-                     ours, _mm_infer, _mm_loss)]
+                     ours, _mm_infer, _mm_loss,
+                     default_adamw if args.same_optimizer else our_optimizer)]
     if encoder == 'resnet50':
         out.append(Candidate('smp Unet resnet50', 'peer',
                              lambda size: smp.Unet('resnet50', encoder_weights=None,
@@ -233,12 +270,12 @@ def _autocast(args, device):
 
 
 class TrainStep:
-    """forward + loss + backward + AdamW step (GradScaler with fp16 AMP)."""
+    """forward + loss + backward + optimizer step (GradScaler with fp16 AMP)."""
 
     def __init__(self, cand: Candidate, model, args, device):
         self.cand, self.model, self.args, self.device = cand, model, args, device
         self.model.train()
-        self.opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+        self.opt = (cand.optimizer or default_adamw)(model)
         self.scaler = torch.amp.GradScaler('cuda') if (
             args.amp and device.type == 'cuda') else None
         g = torch.Generator().manual_seed(0)
@@ -429,17 +466,21 @@ def header(args, device) -> List[str]:
              f'(--threads {args.threads}), amp={args.amp}, warm-up {args.warmup}, '
              f'repeats {args.repeats} interleaved, medians of {args.clock} '
              f'{"seconds" if args.clock == "wall" else "CPU seconds (all threads)"}',
-             f'train step = forward+loss+backward+AdamW on {args.train_batch}x3x'
+             f'train step = forward+loss+backward+optimizer step on {args.train_batch}x3x'
              f'{args.train_size}x{args.train_size}; inference = logits for 1x3x'
              f'{args.infer_size}x{args.infer_size}; GFLOPs for that inference '
-             '(FlopCounterMode, 2 per MAC)']
+             '(FlopCounterMode, 2 per MAC)',
+             'optimizers: ' + ("AdamW, PyTorch's defaults, for every model (--same-optimizer)"
+                               if args.same_optimizer else
+                               "ours = the one its config builds; peers = AdamW, "
+                               "PyTorch's defaults")]
     if args.cfg_options:
         lines.append(f'our config overrides: {" ".join(args.cfg_options)}')
     return lines
 
 
 def bench_models(args, argv, device) -> List[str]:
-    rows = []
+    rows, notes = [], []
     for encoder in args.encoders:
         cands = candidates(encoder, args)
         result: Dict[str, dict] = {c.name: {} for c in cands}
@@ -462,6 +503,11 @@ def bench_models(args, argv, device) -> List[str]:
                     if k in ('fuse_conv_bn', 'autocast_dtype')}
                 result[c.name]['levers']['channels_last'] = getattr(
                     model, 'channels_last', False)
+                from artseg_mm.models.layers import WinogradConv2d, nnpack_usable
+                n_wino = sum(isinstance(m, WinogradConv2d) and m.kernel_size == (3, 3)
+                             for m in model.modules())
+                result[c.name]['levers']['winograd_3x3_convs'] = (
+                    f'{n_wino} (NNPACK {"on" if nnpack_usable() else "unavailable"})')
         infer_steps = [InferStep(c, m, args, device) for c, m in built]
         for (c, _), t in zip(built, time_interleaved(infer_steps, args, device)):
             result[c.name]['infer'] = t
@@ -474,6 +520,7 @@ def bench_models(args, argv, device) -> List[str]:
                                          args, device))
         for step, t in zip(train_steps, time_interleaved(train_steps, args, device)):
             result[step.cand.name]['train'] = t
+            result[step.cand.name]['optimizer'] = describe_optimizer(step.opt)
         del train_steps
         if not args.no_memory:
             for i, c in enumerate(cands):
@@ -497,13 +544,16 @@ def bench_models(args, argv, device) -> List[str]:
                 f'{r["infer"]:.3f} | {"" if is_ours else _ratio(ours["infer"], r["infer"])} | '
                 f'{_fmt(r.get("mem_train"), ".0f")} ({_fmt(r.get("mem_train_delta"), ".0f")}) | '
                 f'{_fmt(r.get("mem_infer"), ".0f")} ({_fmt(r.get("mem_infer_delta"), ".0f")}) |')
-        print(f'[{encoder}] ours levers: {ours.get("levers")}')
+        notes.append(f'- {encoder}: ours {ours.get("levers")}; optimizers: ' + '; '.join(
+            f'{c.name}: {result[c.name]["optimizer"]}' for c in cands
+            if 'optimizer' in result[c.name]))
+        print(notes[-1])
         print('\n'.join(rows[-len(cands):]), flush=True)
     mem_unit = ('CUDA max allocated MiB (above model)' if device.type == 'cuda'
                 else 'peak RSS MiB (above built model)')
     return ['| encoder | model | params (M) | GFLOPs | train step (s) | ours/peer | '
             f'inference (s) | ours/peer | train {mem_unit} | inference {mem_unit} |',
-            '|---|---|---|---|---|---|---|---|---|---|', *rows]
+            '|---|---|---|---|---|---|---|---|---|---|', *rows, '', *notes]
 
 
 def bench_slide(args, argv, device) -> List[str]:

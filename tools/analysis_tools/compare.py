@@ -17,7 +17,9 @@ Writes to ``--out``:
   (binary classes), mDice, aAcc, parameters, FLOPs at 512x512, median
   inference time per image, training time (from the logs);
 * ``pairwise.csv`` (also in the .md/.json): every pairwise mIoU (and damage
-  IoU) difference, paired bootstrap CI, p-value and whether it is significant;
+  IoU) difference, paired bootstrap CI, p-value, Holm-adjusted p-value over
+  the model pairs of that metric, and whether it is significant after that
+  adjustment (with k models there are k(k-1)/2 chances of a false positive);
 * ``metrics_bar.png``: mIoU and damage IoU per model with CI error bars;
 * ``prediction_grid.png``: image | ground truth | one column per model (its
   first run when it has several) for the ``--show-images`` ids, else the
@@ -52,7 +54,7 @@ from mmengine.config import Config, ConfigDict, DictAction
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.datasets.artefact_classes import DAMAGE_CLASS_INDEX_BINARY
-from artseg_mm.evaluation import (ArtSegMetric, bootstrap_ci, class_iou,
+from artseg_mm.evaluation import (ArtSegMetric, bootstrap_ci, class_iou, holm_adjust,
                                   load_per_image, mean_iou, metrics_from_confusion,
                                   paired_bootstrap_diff)
 from artseg_mm.evaluation.artseg_metric import is_binary_damage
@@ -204,7 +206,9 @@ def build_dataset(cfg: Config):
 def _flops(model: torch.nn.Module, device: str) -> float:
     from mmengine.analysis import get_model_complexity_info
     inputs = torch.randn(1, 3, *FLOPS_SIZE, device=device)
-    with torch.no_grad():
+    # mmengine's counter traces with torch.jit, to which WinogradConv2d's NNPACK
+    # path is an opaque Python op: count the same convs on PyTorch's default path
+    with torch.no_grad(), torch.backends.nnpack.flags(enabled=False):
         info = get_model_complexity_info(model, inputs=(inputs, ), show_table=False,
                                          show_arch=False)
     return float(info['flops']) / 1e9
@@ -412,7 +416,8 @@ def summarize(groups: Dict[str, List[Run]], binary: bool, args) -> List[dict]:
 
 
 def pairwise(groups: Dict[str, List[Run]], binary: bool, args) -> List[dict]:
-    """Paired bootstrap of every pair of models (on the same resampled images)."""
+    """Paired bootstrap of every pair of models (on the same resampled images);
+    significance from Holm-adjusted p-values over the pairs of each metric."""
     stats = [(name, STATS[name]) for name in (['mIoU', 'damage_IoU'] if binary else ['mIoU'])]
     rows = []
     for (name_a, runs_a), (name_b, runs_b) in itertools.combinations(groups.items(), 2):
@@ -423,8 +428,15 @@ def pairwise(groups: Dict[str, List[Run]], binary: bool, args) -> List[dict]:
                                            args.seed, args.alpha)
             rows.append(dict(model_a=name_a, model_b=name_b, metric=metric,
                              diff=_pct(result['diff']), ci_low=_pct(result['low']),
-                             ci_high=_pct(result['high']), p_value=round(result['p_value'], 4),
-                             significant=result['significant']))
+                             ci_high=_pct(result['high']), p_value=result['p_value'],
+                             ci_excludes_0=result['significant']))
+    for metric, _ in stats:
+        family = [row for row in rows if row['metric'] == metric]
+        for row, p_holm in zip(family, holm_adjust([row['p_value'] for row in family])):
+            row['p_holm'] = round(float(p_holm), 4)
+            row['significant'] = bool(p_holm < args.alpha)
+    for row in rows:
+        row['p_value'] = round(row['p_value'], 4)
     return rows
 
 
@@ -465,7 +477,8 @@ def write_tables(rows: List[dict], pairs: List[dict], binary: bool, args) -> Non
             writer.writerow({**row, 'seeds': ' '.join(str(s) for s in row['seeds'])})
     with open(osp.join(args.out, 'pairwise.csv'), 'w', newline='', encoding='utf-8') as f:
         writer = csv.DictWriter(f, fieldnames=['model_a', 'model_b', 'metric', 'diff', 'ci_low',
-                                               'ci_high', 'p_value', 'significant'])
+                                               'ci_high', 'ci_excludes_0', 'p_value', 'p_holm',
+                                               'significant'])
         writer.writeheader()
         writer.writerows(pairs)
 
@@ -497,11 +510,14 @@ def write_tables(rows: List[dict], pairs: List[dict], binary: bool, args) -> Non
     lines += [''] + [f'- {note}' for note in notes] + ([''] if notes else [])
     lines += ['## Pairwise differences (A - B, paired bootstrap)', '']
     if pairs:
-        lines += [f'| A | B | metric | diff | {level}% CI | p | significant |',
-                  '|---|---|---|---|---|---|---|']
+        lines += [f'Significant: Holm-adjusted p < {args.alpha} over the model pairs of each '
+                  'metric (the intervals and p are per pair, unadjusted).', '',
+                  f'| A | B | metric | diff | {level}% CI | p | p (Holm) | significant |',
+                  '|---|---|---|---|---|---|---|---|']
         lines += [f"| {p['model_a']} | {p['model_b']} | {p['metric']} | {_fmt(p['diff'])} | "
                   f"[{_fmt(p['ci_low'])}, {_fmt(p['ci_high'])}] | {p['p_value']:.4f} | "
-                  f"{'yes' if p['significant'] else 'no'} |" for p in pairs]
+                  f"{p['p_holm']:.4f} | {'yes' if p['significant'] else 'no'} |"
+                  for p in pairs]
     else:
         lines.append('(one model: no pairs)')
     with open(osp.join(args.out, 'comparison.md'), 'w', encoding='utf-8') as f:

@@ -79,23 +79,18 @@ class UPerFeatureHead(BaseDecodeHead):
       State-dict keys are mmseg's ``UPerHead`` keys, so its checkpoints load
       (with ``global_norm=True`` when they carry the scale-1 BN).
 
-    Speed (2 threads on the 2-core dev CPU, medians of 5-7 interleaved
-    repeats; train = fwd + bwd + AdamW on 2x3x256x256, inference =
-    1x3x512x512; ratio to smp's ``UPerNet('tu-convnext_tiny')`` in the same
-    process): full model (timm convnext_tiny + this head, 256 ch) train
-    0.95x, inference 0.96x (mmseg ``UPerHead``: 0.96x / 1.02x); head alone
-    0.93x / 0.94x. smp pays for a LayerNorm (with two permutes) on every
-    encoder level, which this head, like mmseg's, does not have. Measured
-    and within the +-3% noise: ``dropout_ratio=0`` (-2% head-only train,
-    nothing on the full model), in-place lateral ReLU, mmcv conv+BN fusion
-    at inference; channels-last input and weights gave -2% train / -3%
-    inference on the full model (a segmentor option, not a head one).
-    Those ops are the same as smp's and mmseg's, so no further lever lives
-    in the head; the fused 3x3 conv over the 4x``channels`` concatenation
-    at 1/4 resolution is the largest single cost and is part of the
-    architecture. Parameters equal mmseg's ``UPerHead`` minus ``channels``,
-    and smp's decoder minus its LayerNorms and ``channels``: 37.04M with
+    Speed: with a ConvNeXt-T encoder at 512x512 the decoder is two thirds
+    of the model's 153 GFLOPs, and the fusion conv (3x3 over 4 x
+    ``channels`` at 1/4 resolution) alone is half; the head's ops are the
+    same as smp's and mmseg's, so its speed is decided by how those 3x3
+    convs run. The configs build them as ``WinogradConv2d``
+    (``conv_cfg=dict(type='WinogradConv2d')``): on a CPU they run NNPACK's
+    Winograd kernels, on CUDA they are ``nn.Conv2d``. ``norm_cfg``,
+    ``act_cfg`` and ``conv_cfg`` apply to every ``ConvModule`` as in mmseg.
+    Parameters equal mmseg's ``UPerHead`` minus ``channels``, and smp's
+    decoder minus its LayerNorms and ``channels``: 37.04M with
     convnext_tiny, 2 classes (smp: 37.04M; difference 3,136).
+    ``tools/analysis_tools/benchmark.py`` times the whole model against smp.
 
     Args:
         pool_scales (Sequence[int]): PPM pooling scales. Default (1, 2, 3, 6).

@@ -67,3 +67,29 @@ def test_config_models_train_and_predict_at_512():
     for name in CONFIGS[:3]:
         model = build(name)  # slide test_cfg: one 512 window
         check_trains_and_predicts(model, 512, n=1)
+
+
+def test_upernet_decoder_convs_run_nnpack_with_the_same_logits():
+    """The configs' 3x3 decoder convs are WinogradConv2d: on CPU the 1/4-scale
+    ones take NNPACK, conv+BN fusion keeps them, and the logits equal those
+    of the same weights on PyTorch's default convolution."""
+    from artseg_mm.models.layers import WinogradConv2d
+    model = build('convnext_tiny_upernet').eval()
+    model.test_cfg.mode = 'whole'
+    head = model.decode_head
+    assert isinstance(head.fpn_bottleneck.conv, WinogradConv2d)
+    assert all(isinstance(m.conv, WinogradConv2d) for m in head.fpn_convs)
+    x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(1))
+    metas = [dict(img_shape=(256, 256), ori_shape=(256, 256), pad_shape=(256, 256))]
+    fused_head = model._inference_model().decode_head
+    assert isinstance(fused_head.fpn_bottleneck.conv, WinogradConv2d)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused_head.modules())
+    fusion_input = torch.randn(1, 4 * head.channels, 64, 64)
+    assert fused_head.fpn_bottleneck.conv.uses_nnpack(fusion_input)
+    with torch.no_grad():
+        fast = model.inference(x, metas)
+        with torch.backends.nnpack.flags(enabled=False):
+            assert not fused_head.fpn_bottleneck.conv.uses_nnpack(fusion_input)
+            default = model.inference(x, metas)
+    assert fast.shape == (1, 2, 256, 256)
+    torch.testing.assert_close(fast, default, rtol=1e-4, atol=1e-4)

@@ -226,6 +226,9 @@ def test_channels_last_and_bf16_autocast_match_fp32():
                        test_cfg=dict(mode='whole', autocast_dtype='bfloat16')))
     assert fast.backbone.stage0[0].weight.is_contiguous(
         memory_format=torch.channels_last)
+    # the head stays NCHW (its 3x3 convs are faster so, NNPACK needs it)
+    head_conv = fast.decode_head.fpn_bottleneck.conv.weight
+    assert head_conv.shape[-1] == 3 and head_conv.is_contiguous()
     with torch.no_grad():
         want = ref.inference(x, _metas(x))
         got = fast.inference(x, _metas(x))
