@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny demo dataset and a runner for the command-line tools."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -8,6 +9,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(path: Path, name: str):
+    """Import a script under tools/ (not a package) as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope='session')

@@ -9,14 +9,14 @@ ConvNeXt-atto, a narrow Swin-T (embed_dim 24; the same window attention code as
 swin_tiny) and CoaT-Lite-tiny (the same factorized attention as
 coat_lite_small). Weights are random (seeded); no download.
 """
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO, load_script
+
 IMG_H, IMG_W = 64, 96
 
 BACKBONES = {
@@ -31,11 +31,7 @@ BACKBONES = {
 
 def load_tool(name: str):
     """Import tools/analysis_tools/<name>.py as a module (tools are scripts)."""
-    path = REPO / 'tools' / 'analysis_tools' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / 'tools' / 'analysis_tools' / f'{name}.py', f'_tool_{name}')
 
 
 def build_backbone(kind: str):

@@ -3,7 +3,6 @@ here with the published schema (PNG bytes in ``{bytes, path}`` structs)."""
 import argparse
 import csv
 import hashlib
-import importlib.util
 import io
 import json
 import os.path as osp
@@ -18,6 +17,7 @@ from PIL import Image
 
 from artseg_mm.datasets import artefact_converter as conv
 from artseg_mm.datasets.artefact_classes import FULL_CLASSES
+from conftest import load_script
 
 IMAGE_STRUCT = pa.struct([('bytes', pa.binary()), ('path', pa.string())])
 SCHEMA = pa.schema([
@@ -318,10 +318,7 @@ def test_num_samples_and_val_count():
 
 
 def load_cli():
-    spec = importlib.util.spec_from_file_location('artefact_cli', CLI_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(CLI_PATH, 'artefact_cli')
 
 
 def test_cli_num_samples_val(tmp_path, source):

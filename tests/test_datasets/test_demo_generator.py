@@ -1,7 +1,6 @@
 """The demo-data generator and its CLI (tools/misc/make_demo_data.py)."""
 import csv
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,17 +11,12 @@ import pytest
 from artseg_mm.datasets import demo_generator
 from artseg_mm.datasets.artefact_classes import FULL_CLASSES
 from artseg_mm.datasets.demo_generator import MATERIALS, generate_demo_dataset, render_sample
-
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO, load_script
 SMALL = dict(num_images=6, num_val=2, size=64, progress=False)
 
 
 def load_cli():
-    spec = importlib.util.spec_from_file_location(
-        'make_demo_data', REPO / 'tools' / 'misc' / 'make_demo_data.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / 'tools' / 'misc' / 'make_demo_data.py', 'make_demo_data')
 
 
 def digests(root):

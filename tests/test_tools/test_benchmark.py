@@ -5,22 +5,17 @@ check that ours and smp's UPerNet count the same FLOPs (NNPACK convs included),
 that ours is timed with the optimizer its config builds and the peer with
 PyTorch's default AdamW, and that one training and inference step runs.
 """
-import importlib.util
-
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, load_script
 
 BENCHMARK = REPO / 'tools' / 'analysis_tools' / 'benchmark.py'
 
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location('artseg_benchmark_tool', BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCHMARK, 'artseg_benchmark_tool')
 
 
 def test_ours_and_smp_count_the_same_flops_and_run_a_step(bench):

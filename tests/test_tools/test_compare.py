@@ -1,6 +1,5 @@
 """tools/analysis_tools/compare.py end to end on tiny checkpoints in fake work dirs."""
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,19 +10,12 @@ import torch
 from mmengine.config import Config
 
 import artseg_mm  # noqa: F401
-from conftest import REPO
+from conftest import REPO, load_script
 
 COMPARE = REPO / 'tools' / 'analysis_tools' / 'compare.py'
 
 
-def load_compare():
-    spec = importlib.util.spec_from_file_location('artseg_compare_tool', COMPARE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-compare = load_compare()
+compare = load_script(COMPARE, 'artseg_compare_tool')
 
 
 def tiny_config(data_root: Path, head_convs: int, seed: int) -> Config:

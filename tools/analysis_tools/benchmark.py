@@ -187,6 +187,9 @@ def candidates(encoder: str, args) -> List[Candidate]:
     timm_name = ENCODERS[encoder][1]
     fixed = ENCODERS[encoder][2]
 
+    # our config as trained (size-independent parts: optimizer, loss)
+    train_cfg = _our_cfg(encoder, args.train_size, args.cfg_options)
+
     def ours(size):
         cfg = _our_cfg(encoder, size, args.cfg_options)
         model = _build_mm(cfg.model)
@@ -201,18 +204,17 @@ def candidates(encoder: str, args) -> List[Candidate]:
         from mmengine.logging import MMLogger
         from mmengine.optim import build_optim_wrapper
         from mmengine.registry import DefaultScope
-        cfg = _our_cfg(encoder, args.train_size, args.cfg_options)
         logger = MMLogger.get_current_instance()
         level = logger.level
         logger.setLevel(logging.WARNING)  # not a line per parameter group
         try:
             with DefaultScope.overwrite_default_scope('mmseg'):
-                return build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+                return build_optim_wrapper(model, train_cfg.optim_wrapper).optimizer
         finally:
             logger.setLevel(level)
 
     # the same loss module for the smp peers as our config uses
-    loss_cfg = _our_cfg(encoder, args.train_size, args.cfg_options).model.decode_head.loss_decode
+    loss_cfg = train_cfg.model.decode_head.loss_decode
     loss_holder = {}
 
     def peer_loss(model, x, y):
