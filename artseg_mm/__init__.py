@@ -2,12 +2,16 @@
 
 Importing it (directly or through a config's ``custom_imports``) first installs
 the compatibility layer (pure-PyTorch ``mmcv.ops`` on mmcv-lite, weights_only-safe
-checkpoint classes), then registers the project's modules in mmseg's registries.
+checkpoint classes), then registers the project's modules in mmseg's registries and lets mmseg's
+inference APIs recognise the project's loading steps.
 """
 from .compat import install_compat
 
 install_compat()
 
 from . import datasets, engine, evaluation, models, visualization  # noqa: E402,F401
+from .compat.mmseg_inference import install_inference_compat  # noqa: E402
+
+install_inference_compat()
 
 __version__ = '0.1.0'

@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -350,37 +349,10 @@ def count_flops(cand: Candidate, model, args, device) -> float:
 
 
 # ------------------------------------------------------ memory subprocess
-def _proc_status_mib(field: str) -> Optional[float]:
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(field + ':'):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak_rss() -> float:
-    """Reset the kernel's RSS high-water mark (Linux ``clear_refs`` 5) and
-    return the current RSS in MiB. ``ru_maxrss`` cannot serve: Linux carries
-    it over from the parent across fork+exec."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-    except OSError as exc:
-        raise RuntimeError('peak-memory measurement needs Linux /proc/self/clear_refs '
-                           f'({exc}); pass --no-memory') from exc
-    return _proc_status_mib('VmRSS')
-
-
-def _peak_rss_mib() -> float:
-    return _proc_status_mib('VmHWM')
-
-
 def child_memory(spec: dict, args) -> dict:
     """In a fresh process: build one candidate, run one step of a phase,
     return peak memory (MiB) after the build and after the step."""
+    from artseg_mm.utils.memory import peak_rss_mib, reset_peak_rss
     device = torch.device(args.device)
     cand = candidates(spec['encoder'], args)[spec['index']]
     size = args.train_size if spec['phase'] == 'train' else args.infer_size
@@ -393,14 +365,15 @@ def child_memory(spec: dict, args) -> dict:
         step()
         torch.cuda.synchronize()
         return dict(base=base, peak=torch.cuda.max_memory_allocated() / 2**20)
-    base = _reset_peak_rss()
+    base = reset_peak_rss()
     step()
-    return dict(base=base, peak=_peak_rss_mib())
+    return dict(base=base, peak=peak_rss_mib())
 
 
 def child_slide(spec: dict, args) -> dict:
     """In a fresh process: our model, sliding-window inference on one
     --slide-size square image with window batch size ``spec['batch']``."""
+    from artseg_mm.utils.memory import peak_rss_mib, reset_peak_rss
     device = torch.device(args.device)
     cfg = _our_cfg(spec['encoder'], 512, args.cfg_options)
     test_cfg = dict(cfg.model.test_cfg)
@@ -420,7 +393,7 @@ def child_slide(spec: dict, args) -> dict:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     base = (torch.cuda.memory_allocated() / 2**20 if device.type == 'cuda'
-            else _reset_peak_rss())
+            else reset_peak_rss())
     t0 = time.perf_counter()
     with torch.inference_mode(), _autocast(args, device):
         if spec['stock']:
@@ -433,7 +406,7 @@ def child_slide(spec: dict, args) -> dict:
     _sync(device)
     seconds = time.perf_counter() - t0
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == 'cuda'
-            else _peak_rss_mib())
+            else peak_rss_mib())
     from artseg_mm.models.segmentors import slide_windows
     n_windows = len(slide_windows(s, s, test_cfg['crop_size'], test_cfg['stride']))
     return dict(seconds=seconds, base=base, peak=peak, windows=n_windows,

@@ -1,0 +1,79 @@
+"""Apply a trained segmentor to one's own scans: files of any size -> class ids.
+
+Why it exists: mmseg's ``MMSegInferencer`` and ``inference_model`` need the
+whole image as a float tensor and whole-image logits (memory grows with area x
+classes), and they load images with mmcv's plain loader. ``ScanInferencer``
+loads each file with the config's own image loader (the one training used:
+same decoding, bit depth handling and EXIF orientation) and predicts with
+:func:`predict_class_ids`, whose memory is bounded by the window batch.
+"""
+import copy
+from typing import Callable, Optional, Union
+
+import numpy as np
+import torch.nn as nn
+
+from ..compat.mmseg_inference import is_step_of
+from .model_loader import ModelSource, init_model
+from .scan_inference import count_windows, predict_class_ids
+
+# pipeline steps that scan inference reproduces (loading, packing); anything
+# else (a Resize, say) would change what the model sees, so it is refused
+_REPRODUCED_STEPS = ('LoadImageFromFile', 'LoadAnnotations', 'PackSegInputs')
+
+
+def image_loader(cfg) -> Callable[[str], np.ndarray]:
+    """The config's test-pipeline image loader as ``path -> H x W x 3 uint8``."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import TRANSFORMS
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    pipeline = cfg.get('test_pipeline') or cfg.test_dataloader.dataset.pipeline
+    for step in pipeline:
+        if not any(is_step_of(step, name) for name in _REPRODUCED_STEPS):
+            raise ValueError(f"the test pipeline step {step.get('type')!r} is not one that "
+                             'scan inference reproduces (image loading and packing only)')
+    loaders = [s for s in pipeline if is_step_of(s, 'LoadImageFromFile')]
+    if not loaders:
+        raise ValueError('the test pipeline has no image loading step '
+                         '(LoadImageFromFile or a subclass)')
+    loader = TRANSFORMS.build(copy.deepcopy(loaders[0]))
+
+    def load(path: str) -> np.ndarray:
+        image = loader(dict(img_path=str(path)))['img']
+        if image.ndim == 2:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        if image.dtype != np.uint8:
+            raise ValueError(f'{path}: the loader gave {image.dtype} pixels; set the '
+                             "loader's color_type to 'color' (8-bit) for inference")
+        return image
+    return load
+
+
+class ScanInferencer:
+    """Class-id masks for image files or arrays, from a work dir or a config.
+
+    Args:
+        model: a work dir, a config file, a ``Config``, or a built segmentor.
+        checkpoint: the weights (default: a work dir's best, else last).
+        device: 'cpu' or 'cuda[:N]'.
+        cfg_options: config overrides, e.g. ``{'model.test_cfg.batch_size': 8}``.
+    """
+
+    def __init__(self, model: Union[ModelSource, nn.Module], checkpoint: Optional[str] = None,
+                 device: str = 'cpu', cfg_options: Optional[dict] = None) -> None:
+        self.model = model if isinstance(model, nn.Module) else init_model(
+            model, checkpoint, device=device, cfg_options=cfg_options)
+        self.classes = tuple(self.model.dataset_meta['classes'])
+        self.palette = [tuple(int(v) for v in c) for c in self.model.dataset_meta['palette']]
+        self.load_image = image_loader(self.model.cfg)
+
+    def num_windows(self, image: np.ndarray) -> int:
+        return count_windows(self.model, image.shape)
+
+    def __call__(self, image: Union[str, np.ndarray],
+                 progress: Optional[Callable[[int], None]] = None) -> np.ndarray:
+        """(H, W) uint8 class ids of an image file or an H x W x 3 uint8 array
+        (in the loader's channel order)."""
+        if not isinstance(image, np.ndarray):
+            image = self.load_image(image)
+        return predict_class_ids(self.model, image, progress=progress)

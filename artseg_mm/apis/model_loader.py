@@ -1,0 +1,152 @@
+"""Build a trained segmentor for inference: the one loader every tool uses.
+
+Why it exists: mmseg's ``init_model`` loads checkpoints non-strictly (a
+checkpoint that does not fit leaves random weights and only warns) and clears
+the backbone's pretrained-weight settings only for ``EncoderDecoder``. Here a
+model comes from a config + checkpoint or from a training work dir (its config
+dump and its best checkpoint, else the last), every weight must fit
+(``CheckpointMismatchError`` names the keys that differ), checkpoints load with
+``weights_only=True``, and no pretrained weights are fetched.
+"""
+import copy
+import glob
+import os.path as osp
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config, ConfigDict
+
+from ..datasets.artefact_classes import (BINARY_CLASSES, BINARY_PALETTE,
+                                         FULL_CLASSES, FULL_PALETTE)
+from ..engine.checkpoint_match import load_checkpoint_strict
+from ..runtime_checks import find_test_checkpoint
+
+ModelSource = Union[str, Path, Config]
+
+
+def find_config_dump(work_dir: str) -> str:
+    """The ``<config name>.py`` mmengine's Runner dumps at the top of a work dir."""
+    if not osp.isdir(work_dir):
+        raise FileNotFoundError(f'work dir {work_dir} does not exist')
+    dumps = sorted(glob.glob(osp.join(work_dir, '*.py')))
+    if len(dumps) == 1:
+        return dumps[0]
+    own = osp.join(work_dir, osp.basename(osp.normpath(work_dir)) + '.py')
+    if own in dumps:
+        return own
+    if not dumps:
+        raise FileNotFoundError(
+            f'work dir {work_dir} has no config dump: expected <work_dir>/<config name>.py '
+            'as written by tools/train.py (mmengine Runner)')
+    raise ValueError(f'work dir {work_dir} holds several configs ({", ".join(dumps)}); '
+                     'keep only the dump of the run')
+
+
+def resolve_model_source(model: ModelSource, checkpoint: Optional[str] = None,
+                         cfg_options: Optional[dict] = None
+                         ) -> Tuple[Config, Optional[str]]:
+    """``(config, checkpoint)`` for a work dir, a config file or a ``Config``.
+
+    A work dir gives its config dump and, unless ``checkpoint`` is given, its
+    best checkpoint (else the one ``last_checkpoint`` names).
+    """
+    if isinstance(model, Config):
+        cfg = copy.deepcopy(model)
+    else:
+        path = str(model)
+        if osp.isdir(path):
+            cfg = Config.fromfile(find_config_dump(path))
+            if checkpoint is None:
+                checkpoint = find_test_checkpoint(path)
+        elif osp.isfile(path):
+            cfg = Config.fromfile(path)
+        else:
+            raise FileNotFoundError(f'model {path}: no such work dir or config file')
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if checkpoint is not None:
+        checkpoint = str(checkpoint)
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
+    return cfg, checkpoint
+
+
+def inference_model_cfg(cfg: Config) -> ConfigDict:
+    """``cfg.model`` ready to take a checkpoint: no pretrained weights are
+    fetched or read (the checkpoint holds all weights) and no train_cfg."""
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.pop('pretrained', None)
+    model_cfg['train_cfg'] = None
+    backbone = model_cfg.get('backbone')
+    if backbone is not None:
+        if isinstance(backbone.get('pretrained'), bool):
+            backbone['pretrained'] = False
+        for key in ('checkpoint_path', 'init_cfg'):
+            if key in backbone:
+                backbone[key] = None
+    return model_cfg
+
+
+def config_dataset_meta(cfg: Config) -> dict:
+    """Classes and palette of the config's test dataset (used when a checkpoint
+    carries no ``meta.dataset_meta``)."""
+    from mmseg.registry import DATASETS
+    dataloader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
+    dataset = dataloader.get('dataset', {})
+    if dataset.get('type') == 'ARTeFACTDataset':
+        if dataset.get('label_mode', 'binary') == 'binary':
+            return dict(classes=BINARY_CLASSES, palette=BINARY_PALETTE)
+        return dict(classes=FULL_CLASSES, palette=FULL_PALETTE)
+    metainfo = dataset.get('metainfo') or {}
+    if 'classes' in metainfo:
+        return dict(metainfo)
+    dataset_cls = DATASETS.get(dataset.get('type')) if dataset.get('type') else None
+    if dataset_cls is None:
+        raise ValueError('the config names no test dataset, and the checkpoint has no '
+                         'meta.dataset_meta: the class names are unknown')
+    return dict(getattr(dataset_cls, 'METAINFO', {}))
+
+
+def build_segmentor(cfg: Config, device: str = 'cpu') -> nn.Module:
+    """The config's segmentor without pretrained weights, BN instead of SyncBN
+    on CPU, in eval mode on ``device`` (``model.cfg`` set, as mmseg's)."""
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    if str(device).startswith('cuda') and not torch.cuda.is_available():
+        raise RuntimeError(f'device {device}: CUDA is not available on this machine; '
+                           'use device cpu')
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    model = MODELS.build(inference_model_cfg(cfg))
+    if not str(device).startswith('cuda'):
+        model = revert_sync_batchnorm(model)
+    model.cfg = cfg
+    return model.to(device).eval()
+
+
+def init_model(model: ModelSource, checkpoint: Optional[str] = None,
+               device: str = 'cpu', cfg_options: Optional[dict] = None) -> nn.Module:
+    """A trained segmentor from a work dir, or a config and a checkpoint.
+
+    Loads strictly (``CheckpointMismatchError`` with the differing keys) with
+    ``weights_only=True``; ``model.dataset_meta`` comes from the checkpoint's
+    meta, else from the config's dataset, and must have one class per output
+    channel. ``checkpoint=None`` with a config file gives untrained weights.
+    """
+    cfg, checkpoint = resolve_model_source(model, checkpoint, cfg_options)
+    segmentor = build_segmentor(cfg, 'cpu')
+    meta = {}
+    if checkpoint is not None:
+        loaded = load_checkpoint_strict(segmentor, checkpoint, map_location='cpu')
+        meta = loaded.get('meta') or {}
+    dataset_meta = meta.get('dataset_meta') or config_dataset_meta(cfg)
+    channels = getattr(segmentor, 'out_channels', None)
+    classes = list(dataset_meta.get('classes', ()))
+    if channels is not None and len(classes) != max(channels, 2):
+        raise ValueError(f'{checkpoint or "the config"}: {len(classes)} class names '
+                         f'{classes} for a model with {channels} output channels')
+    segmentor.dataset_meta = dict(dataset_meta)
+    segmentor.checkpoint_path = checkpoint
+    return segmentor.to(device).eval()

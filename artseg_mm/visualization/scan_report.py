@@ -1,0 +1,191 @@
+"""What ``tools/infer.py`` writes for a set of scans: masks, overlays, a summary
+table and one HTML page that shows them all.
+
+Layout of the output folder::
+
+    masks/<name>.png       predicted class ids, uint8, at the source resolution
+    overlays/<name>.jpg    image | prediction over the image, with a legend
+    thumbs/<name>.jpg      a small copy of the image for the page
+    summary.csv / .json    per file: size, and per class pixels and % of the image
+    index.html             thumbnails, overlays and the summary, opens from disk
+"""
+import csv
+import html
+import json
+import os
+import os.path as osp
+import shutil
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+OUTPUT_ENTRIES = ('masks', 'overlays', 'thumbs', 'summary.csv', 'summary.json',
+                  'index.html')
+OVERLAY_SIDE = 1024  # longest side of each overlay panel (px)
+THUMB_SIDE = 256
+_ROW_BLOCK = 1024    # mask rows counted at a time (bounded temporary memory)
+
+
+def prepare_output_dir(out_dir: str, force: bool) -> None:
+    """Create ``out_dir``; a non-empty one is refused unless ``force``, which
+    removes only what an earlier run of this writer put there."""
+    if osp.isdir(out_dir) and os.listdir(out_dir):
+        if not force:
+            raise FileExistsError(f'output folder {out_dir} is not empty; choose another '
+                                  'or pass --force to replace the results in it')
+        for entry in OUTPUT_ENTRIES:
+            path = osp.join(out_dir, entry)
+            if osp.isdir(path):
+                shutil.rmtree(path)
+            elif osp.isfile(path):
+                os.remove(path)
+    for sub in ('masks', 'overlays', 'thumbs'):
+        os.makedirs(osp.join(out_dir, sub), exist_ok=True)
+
+
+def class_pixel_counts(mask: np.ndarray, num_classes: int) -> np.ndarray:
+    """Pixels per class id of a uint8 mask, counted in row blocks."""
+    counts = np.zeros(256, dtype=np.int64)
+    for r0 in range(0, mask.shape[0], _ROW_BLOCK):
+        block = mask[r0:r0 + _ROW_BLOCK]
+        counts += cv2.calcHist([np.ascontiguousarray(block)], [0], None, [256],
+                               [0, 256]).ravel().astype(np.int64)
+    if counts[num_classes:].any():
+        raise ValueError(f'mask holds ids >= {num_classes}')
+    return counts[:num_classes]
+
+
+def _fit(shape: Sequence[int], side: int) -> Tuple[int, int]:
+    scale = min(1.0, side / max(shape[:2]))
+    return max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale))
+
+
+def _legend(width: int, classes: Sequence[str], palette, shares: Sequence[float]) -> np.ndarray:
+    """Rows of colour swatch + class name + share, for the classes predicted."""
+    shown = [i for i, share in enumerate(shares) if share > 0]
+    per_row = max(1, width // 260)
+    rows = (len(shown) + per_row - 1) // per_row
+    legend = np.full((max(rows, 1) * 28 + 8, width, 3), 255, dtype=np.uint8)
+    for k, idx in enumerate(shown):
+        x, y = 8 + (k % per_row) * 260, 8 + (k // per_row) * 28
+        r, g, b = palette[idx]
+        cv2.rectangle(legend, (x, y), (x + 20, y + 20), (b, g, r), -1)
+        cv2.rectangle(legend, (x, y), (x + 20, y + 20), (0, 0, 0), 1)
+        cv2.putText(legend, f'{classes[idx]} {shares[idx]:.2f}%', (x + 28, y + 16),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return legend
+
+
+def overlay_panels(image_bgr: np.ndarray, mask: np.ndarray, classes: Sequence[str],
+                   palette, shares: Sequence[float], side: int = OVERLAY_SIDE) -> np.ndarray:
+    """image | class colours blended over the image, downsized, with a legend (BGR)."""
+    size = _fit(image_bgr.shape, side)
+    small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+    ids = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+    colours = np.array([(b, g, r) for r, g, b in palette], dtype=np.uint8)[ids]
+    blended = cv2.addWeighted(small, 0.45, colours, 0.55, 0)
+    gap = np.full((small.shape[0], 8, 3), 255, dtype=np.uint8)
+    panels = np.concatenate([small, gap, blended], axis=1)
+    return np.concatenate([panels, _legend(panels.shape[1], classes, palette, shares)])
+
+
+class ScanReport:
+    """Collects one row per scan and writes the files listed in the module doc."""
+
+    def __init__(self, out_dir: str, classes: Sequence[str], palette) -> None:
+        self.out_dir = out_dir
+        self.classes = list(classes)
+        self.palette = palette
+        self.rows: List[dict] = []
+        self._names: Dict[str, int] = {}
+
+    def _unique_name(self, path: str) -> str:
+        """The file's stem, made unique ('scan', 'scan_tif', 'scan_tif_2')."""
+        stem, ext = osp.splitext(osp.basename(path))
+        name = stem
+        if name in self._names:
+            name = f'{stem}_{ext.lstrip(".").lower()}'
+        while name in self._names:
+            self._names[name] += 1
+            name = f'{name}_{self._names[name]}'
+        self._names[name] = 1
+        return name
+
+    def add(self, path: str, image_bgr: np.ndarray, mask: np.ndarray) -> dict:
+        """Write the mask, overlay and thumbnail of one scan; record its row."""
+        if mask.shape != image_bgr.shape[:2]:
+            raise ValueError(f'{path}: mask {mask.shape} does not match the image '
+                             f'{image_bgr.shape[:2]}')
+        name = self._unique_name(path)
+        counts = class_pixel_counts(mask, len(self.classes))
+        shares = 100.0 * counts / mask.size
+        files = dict(mask=f'masks/{name}.png', overlay=f'overlays/{name}.jpg',
+                     thumb=f'thumbs/{name}.jpg')
+        self._write(files['mask'], mask)
+        self._write(files['overlay'], overlay_panels(image_bgr, mask, self.classes,
+                                                     self.palette, shares))
+        self._write(files['thumb'], cv2.resize(image_bgr, _fit(image_bgr.shape, THUMB_SIDE),
+                                               interpolation=cv2.INTER_AREA))
+        row = dict(file=path, status='ok', width=int(mask.shape[1]),
+                   height=int(mask.shape[0]), **files,
+                   pixels={c: int(n) for c, n in zip(self.classes, counts)},
+                   percent={c: float(s) for c, s in zip(self.classes, shares)})
+        self.rows.append(row)
+        return row
+
+    def add_skipped(self, path: str, reason: str) -> None:
+        """Record an input that could not be read (``--skip-bad``)."""
+        self.rows.append(dict(file=path, status=f'skipped: {reason}'))
+
+    def _write(self, rel: str, array: np.ndarray) -> None:
+        path = osp.join(self.out_dir, rel)
+        if not cv2.imwrite(path, array):
+            raise OSError(f'could not write {path}')
+
+    def finish(self) -> None:
+        """Write summary.csv, summary.json and index.html."""
+        with open(osp.join(self.out_dir, 'summary.json'), 'w') as f:
+            json.dump(dict(classes=self.classes, images=self.rows), f, indent=2)
+        fields = ['file', 'status', 'width', 'height'] + \
+            [f'{c} px' for c in self.classes] + [f'{c} %' for c in self.classes]
+        with open(osp.join(self.out_dir, 'summary.csv'), 'w', newline='') as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            for row in self.rows:
+                flat = {k: row.get(k, '') for k in ('file', 'status', 'width', 'height')}
+                for c in self.classes:
+                    if 'pixels' in row:
+                        flat[f'{c} px'] = row['pixels'][c]
+                        flat[f'{c} %'] = f"{row['percent'][c]:.4f}"
+                writer.writerow(flat)
+        with open(osp.join(self.out_dir, 'index.html'), 'w', encoding='utf-8') as f:
+            f.write(self._html())
+
+    def _html(self) -> str:
+        esc = html.escape
+        head = ''.join(f'<th>{esc(c)} %</th>' for c in self.classes)
+        body = []
+        for row in self.rows:
+            if row['status'] != 'ok':
+                body.append(f'<tr><td></td><td>{esc(row["file"])}</td>'
+                            f'<td colspan="{len(self.classes) + 1}">{esc(row["status"])}'
+                            '</td></tr>')
+                continue
+            shares = ''.join(f'<td>{row["percent"][c]:.2f}</td>' for c in self.classes)
+            body.append(
+                f'<tr><td><a href="{esc(row["overlay"])}"><img src="{esc(row["thumb"])}" '
+                f'height="96"></a></td><td>{esc(row["file"])}<br>'
+                f'<a href="{esc(row["mask"])}">mask</a></td>'
+                f'<td>{row["width"]}x{row["height"]}</td>{shares}</tr>')
+        overlays = ''.join(
+            f'<figure><img src="{esc(r["overlay"])}" style="max-width:100%">'
+            f'<figcaption>{esc(r["file"])}</figcaption></figure>'
+            for r in self.rows if r['status'] == 'ok')
+        return ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>artseg-mm '
+                'predictions</title><style>body{font-family:sans-serif} table{border-'
+                'collapse:collapse} td,th{border:1px solid #ccc;padding:4px;font-size:'
+                '13px}</style></head><body><h1>Predicted damage</h1>'
+                '<p>Share of each image predicted as each class (%).</p>'
+                f'<table><tr><th></th><th>file</th><th>size</th>{head}</tr>'
+                f'{"".join(body)}</table><h2>Overlays</h2>{overlays}</body></html>')

@@ -1,0 +1,115 @@
+"""Segment your own scans with a trained model.
+
+    python tools/infer.py INPUT [INPUT ...] --model MODEL --out DIR [--checkpoint CKPT]
+
+INPUT is an image file, a folder (its PNG, JPEG and TIFF files) or a quoted glob;
+MODEL a work dir (its config and best checkpoint, else the last) or a config
+(with --checkpoint). Images are read by the config's own loader, as in training
+(8/16-bit, grey/RGB/RGBA, EXIF orientation). Sliding-window inference with
+bounded memory: any scan size. Writes DIR/masks, DIR/overlays, DIR/summary.csv
+and .json, and DIR/index.html (see artseg_mm.visualization.scan_report).
+"""
+import argparse
+import glob
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+from tqdm import tqdm
+
+from artseg_mm.apis import ScanInferencer
+from artseg_mm.utils.memory import peak_rss_mib, rss_mib
+from artseg_mm.visualization.scan_report import ScanReport, prepare_output_dir
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
+WINDOW_BAR_FROM = 16  # show a progress bar over windows from this many on
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Segment damage in your own scans')
+    parser.add_argument('inputs', nargs='+', metavar='INPUT',
+                        help='image files, folders or globs (PNG, JPEG, TIFF)')
+    parser.add_argument('--model', required=True, help='work dir or config file')
+    parser.add_argument('--checkpoint', help='checkpoint (default: the work dir\'s best)')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--force', action='store_true',
+                        help='replace the results in a non-empty output folder')
+    parser.add_argument('--skip-bad', action='store_true',
+                        help='skip unreadable inputs (listed in the summary) instead of '
+                        'stopping')
+    parser.add_argument('--window-batch', type=int,
+                        help='windows per forward pass (model.test_cfg.batch_size)')
+    parser.add_argument('--bf16', action='store_true',
+                        help='bfloat16 autocast (model.test_cfg.autocast_dtype); fast on '
+                        'CPUs with bf16 kernels, changes a small share of pixels')
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='config overrides, key=value')
+    return parser.parse_args(argv)
+
+
+def collect_inputs(inputs):
+    """Image paths in the order given (folders and globs sorted); a named file
+    that is not an image is an error, other files in a folder are reported."""
+    paths, ignored = [], []
+    for item in inputs:
+        if osp.isdir(item):
+            names = sorted(glob.glob(osp.join(item, '*')))
+        elif osp.isfile(item):
+            if not item.lower().endswith(IMAGE_EXTENSIONS):
+                raise ValueError(f'{item}: not a PNG, JPEG or TIFF file')
+            names = [item]
+        else:
+            names = sorted(glob.glob(item))
+            if not names:
+                raise FileNotFoundError(f'{item}: no such file or folder, and no match as '
+                                        'a glob')
+        for name in names:
+            (paths if name.lower().endswith(IMAGE_EXTENSIONS) else ignored).append(name)
+    if ignored:
+        shown = ', '.join(ignored[:5]) + (' ...' if len(ignored) > 5 else '')
+        print(f'infer: {len(ignored)} files are not PNG/JPEG/TIFF and are left out: '
+              f'{shown}', file=sys.stderr)
+    if not paths:
+        raise FileNotFoundError(f'no PNG, JPEG or TIFF images in {" ".join(inputs)}')
+    return list(dict.fromkeys(paths))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    paths = collect_inputs(args.inputs)
+    prepare_output_dir(args.out, args.force)
+    options = dict(args.cfg_options or {})
+    if args.window_batch is not None:
+        options['model.test_cfg.batch_size'] = args.window_batch
+    if args.bf16:
+        options['model.test_cfg.autocast_dtype'] = 'bfloat16'
+    inferencer = ScanInferencer(args.model, args.checkpoint, device=args.device,
+                                cfg_options=options)
+    model_rss = rss_mib()
+    report = ScanReport(args.out, inferencer.classes, inferencer.palette)
+    for path in tqdm(paths, desc='images', unit='img'):
+        try:
+            image = inferencer.load_image(path)
+        except Exception as error:  # every loader failure: stop, or skip and list it
+            if not args.skip_bad:
+                raise SystemExit(f'infer: cannot read {path}: {error}') from error
+            tqdm.write(f'infer: skipping {path}: {error}')
+            report.add_skipped(path, str(error))
+            continue
+        windows = inferencer.num_windows(image)
+        with tqdm(total=windows, desc=osp.basename(path), unit='win', leave=False,
+                  disable=windows < WINDOW_BAR_FROM) as bar:
+            mask = inferencer(image, progress=bar.update)
+        report.add(path, image, mask)
+        del image, mask
+    report.finish()
+    done = sum(row['status'] == 'ok' for row in report.rows)
+    print(f'infer: {done} of {len(paths)} images segmented -> {args.out}/index.html; '
+          f'peak RSS {peak_rss_mib():.0f} MiB, {peak_rss_mib() - model_rss:.0f} MiB above '
+          'the built model')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
