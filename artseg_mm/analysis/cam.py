@@ -52,46 +52,16 @@ def load_segmentor(config: Union[str, Path, 'Config'],  # noqa: F821
                    checkpoint: Optional[str],
                    device: str = 'cpu',
                    cfg_options: Optional[dict] = None) -> nn.Module:
-    """Build a segmentor from a config and load a checkpoint (``weights_only``).
+    """The trained segmentor, built by :func:`artseg_mm.apis.init_model`
+    (strict, ``weights_only`` loading; no pretrained weights fetched).
 
-    Uses mmseg's ``init_model``. Pretrained-weight loading of the backbone is
-    switched off (the checkpoint supplies every weight; no download is tried),
-    whatever ``model.type`` is; ``init_model`` only does this for
-    ``EncoderDecoder``. On CPU, SyncBN is reverted to BN as mmseg's tool does.
     A CUDA ``device`` on a machine without CUDA is an ``AnalysisInputError``.
     """
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise AnalysisInputError(f'--device {device}: CUDA is not available on '
                                  'this machine; use --device cpu')
-    import artseg_mm  # noqa: F401  (mmcv.ops stand-in, safe globals, registries)
-    from mmengine import Config
-    from mmengine.model import revert_sync_batchnorm
-    from mmseg.apis import init_model
-
-    if isinstance(config, (str, Path)):
-        if not Path(config).is_file():
-            raise FileNotFoundError(f'config file not found: {config}')
-        config = Config.fromfile(str(config))
-    else:
-        config = copy.deepcopy(config)
-    if cfg_options:
-        config.merge_from_dict(cfg_options)
-    if checkpoint is not None:
-        checkpoint = str(checkpoint)
-        if not Path(checkpoint).is_file():
-            raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
-    backbone = config.model.get('backbone', None)
-    if backbone is not None:
-        backbone['init_cfg'] = None
-        if 'pretrained' in backbone:
-            backbone['pretrained'] = False
-        if backbone.get('checkpoint_path'):
-            backbone['checkpoint_path'] = None
-    model = init_model(config, checkpoint, device=device)
-    if str(device).startswith('cpu'):
-        model = revert_sync_batchnorm(model)
-    model.eval()
-    return model
+    from ..apis import init_model
+    return init_model(config, checkpoint, device=device, cfg_options=cfg_options)
 
 
 def _test_pipeline(cfg) -> list:

@@ -20,6 +20,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..datasets.artefact_classes import CLEAN_ID
+
 OUTPUT_ENTRIES = ('masks', 'overlays', 'thumbs', 'summary.csv', 'summary.json',
                   'index.html')
 OVERLAY_SIDE = 1024  # longest side of each overlay panel (px)
@@ -79,12 +81,15 @@ def _legend(width: int, classes: Sequence[str], palette, shares: Sequence[float]
 
 def overlay_panels(image_bgr: np.ndarray, mask: np.ndarray, classes: Sequence[str],
                    palette, shares: Sequence[float], side: int = OVERLAY_SIDE) -> np.ndarray:
-    """image | class colours blended over the image, downsized, with a legend (BGR)."""
+    """image | class colours blended over the image (Clean left as it is),
+    downsized, with a legend (BGR)."""
     size = _fit(image_bgr.shape, side)
     small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
     ids = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
     colours = np.array([(b, g, r) for r, g, b in palette], dtype=np.uint8)[ids]
     blended = cv2.addWeighted(small, 0.45, colours, 0.55, 0)
+    clean = ids == CLEAN_ID  # undamaged pixels keep the image as it is
+    blended[clean] = small[clean]
     gap = np.full((small.shape[0], 8, 3), 255, dtype=np.uint8)
     panels = np.concatenate([small, gap, blended], axis=1)
     return np.concatenate([panels, _legend(panels.shape[1], classes, palette, shares)])

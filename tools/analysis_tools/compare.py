@@ -53,6 +53,7 @@ import torch
 from mmengine.config import Config, ConfigDict, DictAction
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
+from artseg_mm.apis import find_config_dump, init_model
 from artseg_mm.datasets.artefact_classes import DAMAGE_CLASS_INDEX_BINARY
 from artseg_mm.evaluation import (ArtSegMetric, bootstrap_ci, class_iou, holm_adjust,
                                   load_per_image, mean_iou, metrics_from_confusion,
@@ -111,24 +112,6 @@ class Run:
     preds: Dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def find_config_dump(work_dir: str) -> str:
-    """The ``<config name>.py`` mmengine's Runner dumps at the top of a work dir."""
-    if not osp.isdir(work_dir):
-        raise FileNotFoundError(f'work dir {work_dir} does not exist')
-    dumps = sorted(glob.glob(osp.join(work_dir, '*.py')))
-    if len(dumps) == 1:
-        return dumps[0]
-    own = osp.join(work_dir, osp.basename(osp.normpath(work_dir)) + '.py')
-    if own in dumps:
-        return own
-    if not dumps:
-        raise FileNotFoundError(
-            f'work dir {work_dir} has no config dump: expected <work_dir>/<config name>.py '
-            'as written by tools/train.py (mmengine Runner)')
-    raise ValueError(f'work dir {work_dir} holds several configs ({", ".join(dumps)}); '
-                     'keep only the dump of the run')
-
-
 def load_runs(work_dirs: List[str], cfg_options: Optional[dict]) -> List[Run]:
     """Config dump, checkpoint, model name and seed of each work dir (all checked first)."""
     runs = []
@@ -157,42 +140,9 @@ def describe_encoder(cfg: Config) -> str:
     return f"{backbone.get('type', 'n/a')}{'-' + str(depth) if depth else ''}"
 
 
-def inference_model_cfg(cfg: Config) -> ConfigDict:
-    """The dumped ``cfg.model`` made ready to take a checkpoint, as mmseg's ``init_model``.
-
-    No pretrained weights are fetched (the checkpoint holds all weights) and
-    there is no train_cfg.
-    """
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.pop('pretrained', None)
-    model_cfg['train_cfg'] = None
-    backbone = model_cfg.get('backbone')
-    if backbone is not None:
-        if isinstance(backbone.get('pretrained'), bool):
-            backbone['pretrained'] = False
-        for key in ('checkpoint_path', 'init_cfg'):
-            if key in backbone:
-                backbone[key] = None
-    return model_cfg
-
-
 def build_model(cfg: Config, checkpoint: Optional[str], device: str) -> torch.nn.Module:
-    """The segmentor of a dumped config with the checkpoint's weights, in eval mode.
-
-    SyncBN becomes BN so it runs in one process on a CPU.
-    """
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-
-    from artseg_mm.engine.checkpoint_match import load_checkpoint_strict
-
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model = MODELS.build(inference_model_cfg(cfg))
-    if checkpoint is not None:
-        load_checkpoint_strict(model, checkpoint, map_location='cpu')
-    model = revert_sync_batchnorm(model)
-    return model.to(device).eval()
+    """The run's segmentor with its checkpoint's weights (strict), in eval mode."""
+    return init_model(cfg, checkpoint, device=device)
 
 
 def build_dataset(cfg: Config):

@@ -65,7 +65,9 @@ def main(argv=None) -> int:
                                         cam_overlay, compute_gradcam, load_segmentor,
                                         prepare_image, resize_to, save_cam_figure)
 
-    user_errors = (FileNotFoundError, AnalysisInputError, LayerNotFoundError)
+    from artseg_mm.engine.checkpoint_match import CheckpointMismatchError
+    user_errors = (FileNotFoundError, CheckpointMismatchError, AnalysisInputError,
+                   LayerNotFoundError)
     try:
         model = load_segmentor(args.config, args.checkpoint, args.device, args.cfg_options)
     except user_errors as exc:

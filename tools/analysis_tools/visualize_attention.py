@@ -85,7 +85,8 @@ def main(argv=None) -> int:
     from artseg_mm.analysis import attention
     from artseg_mm.analysis.cam import AnalysisInputError, load_segmentor, prepare_image
 
-    user_errors = (FileNotFoundError, AnalysisInputError)
+    from artseg_mm.engine.checkpoint_match import CheckpointMismatchError
+    user_errors = (FileNotFoundError, CheckpointMismatchError, AnalysisInputError)
 
     try:
         model = load_segmentor(args.config, args.checkpoint, args.device, args.cfg_options)
