@@ -18,6 +18,7 @@ from mmengine.config import DictAction
 from tqdm import tqdm
 
 from artseg_mm.apis import ScanInferencer
+from artseg_mm.engine import cpu_supports_bf16
 from artseg_mm.utils.memory import peak_rss_mib, rss_mib
 from artseg_mm.visualization.scan_report import ScanReport, prepare_output_dir
 
@@ -82,7 +83,10 @@ def main(argv=None) -> int:
     options = dict(args.cfg_options or {})
     if args.window_batch is not None:
         options['model.test_cfg.batch_size'] = args.window_batch
-    if args.bf16:
+    if args.bf16 and args.device == 'cpu' and not cpu_supports_bf16():
+        print('infer: --bf16 ignored: this CPU has no bf16 kernels (avx512_bf16/amx_bf16), '
+              'running fp32', file=sys.stderr)
+    elif args.bf16:
         options['model.test_cfg.autocast_dtype'] = 'bfloat16'
     inferencer = ScanInferencer(args.model, args.checkpoint, device=args.device,
                                 cfg_options=options)

@@ -72,3 +72,14 @@ def test_wrong_image_type_is_refused(model):
     from artseg_mm.apis import predict_class_ids
     with pytest.raises(ValueError, match='H x W x 3 uint8'):
         predict_class_ids(model, np.zeros((10, 10), dtype=np.float32))
+
+
+def test_scan_speed_methods_agree(tmp_path):
+    """benchmark.py --scan's three methods give one mask on the same model."""
+    from artseg_mm.analysis.scan_speed import METHODS, run_method
+    work_dir = write_work_dir(tmp_path)
+    results = {m: run_method(m, str(work_dir), None, 96) for m in METHODS}
+    for method, result in results.items():
+        assert result['mask'].shape == (96, 96) and result['windows'] == 4, method
+        assert result['seconds'] > 0 and result['peak_mib'] >= result['base_mib']
+        np.testing.assert_array_equal(result['mask'], results['infer']['mask'], method)

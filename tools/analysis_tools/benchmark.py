@@ -22,11 +22,20 @@ peers (drift from other load hits all alike), medians; threads fixed.
 ``--slide-batch-sizes`` (default 1 2 4), each in its own subprocess so its peak
 RSS is clean, plus mmseg's stock ``slide_inference`` on the same model.
 
+``--scan`` measures segmenting one ``--scan-size`` square scan (default 4096)
+with ``--scan-model`` (a work dir or config; default our ConvNeXt-T config,
+untrained): ``tools/infer.py``'s path for each ``--slide-batch-sizes`` window
+batch (and bf16 where the CPU has bf16 kernels, or on CUDA) against mmseg's
+``slide_inference`` and ``MMSegInferencer`` on the same model, in megapixels per
+second with peak memory, and the share of pixels each option changes against
+the first ``infer`` run (see ``artseg_mm.analysis.scan_speed``).
+
 Examples::
 
     python tools/analysis_tools/benchmark.py --encoders convnext_tiny --out bench.md
     python tools/analysis_tools/benchmark.py --device cuda --amp
     python tools/analysis_tools/benchmark.py --slide --encoders convnext_tiny
+    python tools/analysis_tools/benchmark.py --scan --slide-batch-sizes 1 4
 """
 import argparse
 import json
@@ -86,6 +95,12 @@ def parse_args(argv=None):
     parser.add_argument('--slide-batch-sizes', type=int, nargs='+', default=[1, 2, 4])
     parser.add_argument('--no-slide-stock', action='store_true',
                         help="skip mmseg's stock slide_inference reference run")
+    parser.add_argument('--scan', action='store_true',
+                        help="time one large scan: infer.py's path vs mmseg's")
+    parser.add_argument('--scan-model', default='configs/convnext_tiny_upernet_artefact.py',
+                        help='work dir or config for --scan')
+    parser.add_argument('--scan-checkpoint', help='checkpoint for a --scan-model config')
+    parser.add_argument('--scan-size', type=int, default=4096)
     parser.add_argument('--out', help='write the markdown table here too')
     parser.add_argument('--_child', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -551,6 +566,54 @@ def bench_slide(args, argv, device) -> List[str]:
             *rows]
 
 
+def child_scan(spec: dict, args) -> dict:
+    """In a fresh process: one scan_speed method; the mask goes to a .npy file."""
+    import numpy as np
+
+    import artseg_mm  # noqa: F401
+    from artseg_mm.analysis.scan_speed import run_method
+    model = spec['model'] if os.path.isabs(spec['model']) else os.path.join(ROOT, spec['model'])
+    result = run_method(spec['method'], model, spec['checkpoint'], spec['size'],
+                        spec['batch'], spec['bf16'], args.device)
+    np.save(spec['mask_path'], result.pop('mask'))
+    return result
+
+
+def bench_scan(args, argv, device) -> List[str]:
+    import tempfile
+
+    import numpy as np
+
+    from artseg_mm.engine import cpu_supports_bf16
+    bf16 = device.type == 'cuda' or cpu_supports_bf16()
+    runs = [('infer', b, False) for b in args.slide_batch_sizes]
+    if bf16:
+        runs.append(('infer', args.slide_batch_sizes[-1], True))
+    runs += [('mmseg_slide', None, False), ('mmseg_inferencer', None, False)]
+    rows = ['| method | window batch | precision | windows | time (s) | Mpx/s | '
+            'peak RSS above the built model (MiB) | pixels changed vs first row |',
+            '|---|---|---|---|---|---|---|---|']
+    reference = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (method, batch, use_bf16) in enumerate(runs):
+            mask_path = os.path.join(tmp, f'{k}.npy')
+            r = run_child(dict(scan=True, method=method, batch=batch, bf16=use_bf16,
+                               model=args.scan_model, checkpoint=args.scan_checkpoint,
+                               size=args.scan_size, mask_path=mask_path), argv)
+            mask = np.load(mask_path)
+            reference = mask if reference is None else reference
+            changed = float((mask != reference).mean()) * 100
+            rows.append(f'| {method} | {batch or "config"} | '
+                        f'{"bf16" if use_bf16 else "fp32"} | {r["windows"]} | '
+                        f'{r["seconds"]:.1f} | {r["mpix_per_s"]:.3f} | '
+                        f'{r["peak_mib"] - r["base_mib"]:.0f} | {changed:.4f}% |')
+            print(rows[-1], flush=True)
+    note = ('' if bf16 else 'bf16: not run, this CPU has no bf16 kernels '
+            '(avx512_bf16/amx_bf16); infer.py --bf16 falls back to fp32 here')
+    return [f'one {args.scan_size}x{args.scan_size} scan, model {args.scan_model}', note,
+            '', *rows]
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -563,12 +626,16 @@ def main(argv=None):
     parent_argv = list(argv)
     if args._child:
         spec = json.loads(args._child)
-        result = child_slide(spec, args) if spec.get('slide') else child_memory(spec, args)
+        if spec.get('scan'):
+            result = child_scan(spec, args)
+        else:
+            result = child_slide(spec, args) if spec.get('slide') else child_memory(spec, args)
         print('CHILD_RESULT ' + json.dumps(result), flush=True)
         return
     lines = header(args, device)
     print('\n'.join(lines), flush=True)
-    table = (bench_slide if args.slide else bench_models)(args, parent_argv, device)
+    table = (bench_scan if args.scan else bench_slide if args.slide
+             else bench_models)(args, parent_argv, device)
     text = '\n'.join([*lines, '', *table, '',
                       'command: python tools/analysis_tools/benchmark.py ' + ' '.join(argv)])
     print(text)

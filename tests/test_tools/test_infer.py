@@ -1,0 +1,136 @@
+"""tools/infer.py: every output written and consistent, bad inputs named,
+a checkpoint that does not fit stops it (and every other tool) with the keys."""
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import PY, REPO, run_tool
+
+sys.path.insert(0, str(REPO / 'tests' / 'test_apis'))
+from apis_helpers import write_mismatched_checkpoint, write_work_dir  # noqa: E402
+
+INFER = REPO / 'tools' / 'infer.py'
+
+
+@pytest.fixture(scope='module')
+def work_dir(tmp_path_factory):
+    return write_work_dir(tmp_path_factory.mktemp('infer'))
+
+
+@pytest.fixture(scope='module')
+def scans(tiny_demo_root, tmp_path_factory):
+    """A JPEG (RGB), a PNG (RGBA) and a 16-bit grey TIFF of other sizes, and a
+    text file that is not an image."""
+    folder = tmp_path_factory.mktemp('scans')
+    src = sorted((tiny_demo_root / 'img_dir' / 'train').glob('*.png'))
+    rgb = [cv2.imread(str(p)) for p in src[:3]]
+    cv2.imwrite(str(folder / 'photo.jpg'), rgb[0])
+    cv2.imwrite(str(folder / 'print.png'),
+                cv2.cvtColor(cv2.resize(rgb[1], (150, 110)), cv2.COLOR_BGR2BGRA))
+    grey16 = cv2.cvtColor(cv2.resize(rgb[2], (90, 140)), cv2.COLOR_BGR2GRAY).astype(np.uint16)
+    cv2.imwrite(str(folder / 'manuscript.tif'), grey16 * 257)
+    (folder / 'notes.txt').write_text('not an image')
+    return folder
+
+
+def test_infer_writes_masks_overlays_summary_and_page(work_dir, scans, tmp_path):
+    out = tmp_path / 'infer'
+    proc = run_tool([PY, INFER, scans, '--model', work_dir, '--out', out])
+    assert 'notes.txt' in proc.stderr and 'left out' in proc.stderr
+    assert re.search(r'3 of 3 images segmented .* peak RSS \d+ MiB', proc.stdout)
+    summary = json.loads((out / 'summary.json').read_text())
+    classes = summary['classes']
+    assert classes == ['Clean', 'Damage']
+    rows = {Path(r['file']).name: r for r in summary['images']}
+    assert set(rows) == {'photo.jpg', 'print.png', 'manuscript.tif'}
+    for name, row in rows.items():
+        source = cv2.imread(str(scans / name), cv2.IMREAD_UNCHANGED)
+        mask = cv2.imread(str(out / row['mask']), cv2.IMREAD_UNCHANGED)
+        assert mask.dtype == np.uint8 and mask.shape == source.shape[:2], name
+        assert (row['width'], row['height']) == (source.shape[1], source.shape[0])
+        counts = np.bincount(mask.ravel(), minlength=len(classes))
+        assert len(counts) == len(classes)
+        for cls, n in zip(classes, counts):
+            assert row['pixels'][cls] == n
+            assert row['percent'][cls] == pytest.approx(100 * n / mask.size)
+        assert cv2.imread(str(out / row['overlay'])).shape[1] > source.shape[1]
+    with open(out / 'summary.csv', newline='') as f:
+        table = list(csv.DictReader(f))
+    assert {Path(r['file']).name for r in table} == set(rows)
+    assert all(float(r['Clean %']) + float(r['Damage %']) == pytest.approx(100, abs=1e-3)
+               for r in table)
+    page = (out / 'index.html').read_text()
+    refs = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert len(refs) == 3 * 4  # thumbnail, overlay link, mask link, overlay figure
+    assert all((out / ref).is_file() for ref in refs), refs
+
+
+def test_non_empty_output_needs_force(work_dir, scans, tmp_path):
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'keep.txt').write_text('mine')
+    proc = run_tool([PY, INFER, scans / 'photo.jpg', '--model', work_dir, '--out', out],
+                    check=False)
+    assert proc.returncode != 0 and 'not empty' in proc.stderr and '--force' in proc.stderr
+    run_tool([PY, INFER, scans / 'photo.jpg', '--model', work_dir, '--out', out, '--force'])
+    assert (out / 'keep.txt').read_text() == 'mine'  # only our outputs are replaced
+    assert (out / 'masks' / 'photo.png').is_file()
+
+
+def test_unreadable_input_stops_or_is_skipped_and_listed(work_dir, scans, tmp_path):
+    bad = tmp_path / 'broken.png'
+    bad.write_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 20)
+    args = [PY, INFER, scans / 'photo.jpg', bad, '--model', work_dir]
+    proc = run_tool(args + ['--out', tmp_path / 'a'], check=False)
+    assert proc.returncode != 0 and f'cannot read {bad}' in proc.stderr
+    proc = run_tool(args + ['--out', tmp_path / 'b', '--skip-bad'])
+    summary = json.loads((tmp_path / 'b' / 'summary.json').read_text())
+    status = {Path(r['file']).name: r['status'] for r in summary['images']}
+    assert status['photo.jpg'] == 'ok' and status['broken.png'].startswith('skipped: ')
+    assert '1 of 2 images segmented' in proc.stdout
+
+
+def test_same_stem_twice_keeps_both(work_dir, scans, tmp_path):
+    jpg = cv2.imread(str(scans / 'photo.jpg'))
+    cv2.imwrite(str(tmp_path / 'photo.png'), jpg)
+    run_tool([PY, INFER, scans / 'photo.jpg', tmp_path / 'photo.png', '--model', work_dir,
+              '--out', tmp_path / 'out'])
+    masks = sorted(p.name for p in (tmp_path / 'out' / 'masks').iterdir())
+    assert masks == ['photo.png', 'photo_png.png']
+
+
+@pytest.mark.parametrize('tool', ['infer', 'cam', 'attention', 'compare', 'test'])
+def test_mismatched_checkpoint_stops_every_tool(tool, work_dir, scans, tmp_path,
+                                                tiny_demo_root):
+    bad = tmp_path / 'bad.pth'
+    key = write_mismatched_checkpoint(work_dir, bad)
+    config = work_dir / 'tiny_convnext.py'
+    image = scans / 'photo.jpg'
+    analysis = REPO / 'tools' / 'analysis_tools'
+    if tool == 'compare':
+        run_dir = tmp_path / 'run'
+        run_dir.mkdir()
+        (run_dir / 'tiny_convnext.py').write_text(config.read_text())
+        (run_dir / 'best_mIoU_epoch_1.pth').write_bytes(bad.read_bytes())
+    data = [f'{k}_dataloader.dataset.data_root={tiny_demo_root}' for k in ('val', 'test')]
+    commands = {
+        'infer': [INFER, image, '--model', config, '--checkpoint', bad, '--out',
+                  tmp_path / 'o'],
+        'cam': [analysis / 'visualization_cam.py', config, bad, image, '--out', tmp_path],
+        'attention': [analysis / 'visualize_attention.py', config, bad, image, '--out',
+                      tmp_path],
+        'compare': [analysis / 'compare.py', tmp_path / 'run', '--out', tmp_path / 'c',
+                    '--cfg-options'] + data,
+        'test': [REPO / 'tools' / 'test.py', config, bad, '--work-dir', tmp_path / 'w',
+                 '--cfg-options'] + data + ['test_dataloader.num_workers=0'],
+    }
+    proc = run_tool([PY] + commands[tool], check=False)
+    assert proc.returncode != 0
+    assert 'does not match the model' in proc.stderr, proc.stderr[-2000:]
+    assert key in proc.stderr and 'decode_head.renamed_weight' in proc.stderr
