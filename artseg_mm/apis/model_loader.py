@@ -89,9 +89,9 @@ def inference_model_cfg(cfg: Config) -> ConfigDict:
     return model_cfg
 
 
-def config_dataset_meta(cfg: Config) -> dict:
+def config_dataset_meta(cfg: Config) -> Optional[dict]:
     """Classes and palette of the config's test dataset (used when a checkpoint
-    carries no ``meta.dataset_meta``)."""
+    carries no ``meta.dataset_meta``), None when the config names none."""
     from mmseg.registry import DATASETS
     dataloader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
     dataset = dataloader.get('dataset', {})
@@ -103,10 +103,15 @@ def config_dataset_meta(cfg: Config) -> dict:
     if 'classes' in metainfo:
         return dict(metainfo)
     dataset_cls = DATASETS.get(dataset.get('type')) if dataset.get('type') else None
-    if dataset_cls is None:
-        raise ValueError('the config names no test dataset, and the checkpoint has no '
-                         'meta.dataset_meta: the class names are unknown')
-    return dict(getattr(dataset_cls, 'METAINFO', {}))
+    metainfo = dict(getattr(dataset_cls, 'METAINFO', {})) if dataset_cls else {}
+    return metainfo if 'classes' in metainfo else None
+
+
+def numbered_classes(num_classes: int) -> dict:
+    """'class 0', 'class 1', ... with the ARTeFACT palette, for a model whose
+    checkpoint and config name no classes."""
+    return dict(classes=tuple(f'class {i}' for i in range(num_classes)),
+                palette=[FULL_PALETTE[i % len(FULL_PALETTE)] for i in range(num_classes)])
 
 
 def build_segmentor(cfg: Config, device: str = 'cpu') -> nn.Module:
@@ -132,8 +137,8 @@ def init_model(model: ModelSource, checkpoint: Optional[str] = None,
 
     Loads strictly (``CheckpointMismatchError`` with the differing keys) with
     ``weights_only=True``; ``model.dataset_meta`` comes from the checkpoint's
-    meta, else from the config's dataset, and must have one class per output
-    channel. ``checkpoint=None`` with a config file gives untrained weights.
+    meta, else from the config's dataset (else numbered classes), and must have
+    one class per output channel. ``checkpoint=None`` with a config file gives untrained weights.
     """
     cfg, checkpoint = resolve_model_source(model, checkpoint, cfg_options)
     segmentor = build_segmentor(cfg, 'cpu')
@@ -141,8 +146,9 @@ def init_model(model: ModelSource, checkpoint: Optional[str] = None,
     if checkpoint is not None:
         loaded = load_checkpoint_strict(segmentor, checkpoint, map_location='cpu')
         meta = loaded.get('meta') or {}
-    dataset_meta = meta.get('dataset_meta') or config_dataset_meta(cfg)
     channels = getattr(segmentor, 'out_channels', None)
+    dataset_meta = (meta.get('dataset_meta') or config_dataset_meta(cfg)
+                    or numbered_classes(max(channels or 2, 2)))
     classes = list(dataset_meta.get('classes', ()))
     if channels is not None and len(classes) != max(channels, 2):
         raise ValueError(f'{checkpoint or "the config"}: {len(classes)} class names '
