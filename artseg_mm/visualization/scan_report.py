@@ -15,7 +15,7 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np

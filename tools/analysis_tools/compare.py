@@ -50,7 +50,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.apis import find_config_dump, init_model
