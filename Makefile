@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # DEMO=1 runs the targets on the embedded demo data (configs/demo/)
+# FULL=1 runs them on the 16 classes (configs/*_artefact_full.py, *_demo_full.py)
 DEMO ?=
+FULL ?=
 ifeq ($(DEMO),1)
 CFG_DIR := configs/demo
 SUFFIX := _demo
@@ -13,6 +15,9 @@ else
 CFG_DIR := configs
 SUFFIX := _artefact
 DATA_ROOT := data/artefact
+endif
+ifeq ($(FULL),1)
+SUFFIX := $(SUFFIX)_full
 endif
 MODELS := convnext_tiny_upernet swin_tiny_upernet coat_lite_small_upernet resnet50_unet
 WORK := work_dirs
@@ -47,7 +52,7 @@ demo-all: venv demo-data
 	$(MAKE) train-all evaluate-all compare cam visualize-attention DEMO=1
 
 demo-data: venv
-	@test -f $(DEMO_DATA)/meta.json || $(PY) tools/misc/make_demo_data.py --out $(DEMO_DATA)
+	@test -f $(DEMO_DATA)/class_weights.json || $(PY) tools/misc/make_demo_data.py --out $(DEMO_DATA)
 
 ## the test suite (CPU, tiny inputs)
 test: venv
