@@ -232,3 +232,28 @@ def test_flops_count_nnpack_convs_like_default_convs():
     expected = 512 * 512 * 9 * 3 * 4 / 1e9  # multiply-adds, as mmengine counts
     assert compare._flops(winograd, 'cpu') == pytest.approx(expected, rel=1e-6)
     assert compare._flops(plain, 'cpu') == pytest.approx(expected, rel=1e-6)
+
+
+def make_run(cfg: Config, name: str, seed) -> 'compare.Run':
+    return compare.Run(work_dir=f'work_dirs/{name}', config_path=f'{name}.py', cfg=cfg,
+                       checkpoint='x.pth', name=name, model='tiny', seed=seed)
+
+
+def test_runs_of_one_config_are_pooled_only_across_seeds(tiny_demo_root):
+    a = tiny_config(tiny_demo_root, 1, seed=0)
+    b = tiny_config(tiny_demo_root, 1, seed=1)
+    b.work_dir = 'elsewhere'
+    groups = compare.group_runs([make_run(a, 'tiny', 0), make_run(b, 'tiny_seed1', 1)])
+    assert [r.seed for r in groups['tiny']] == [0, 1]
+    # same name, same seed, other epochs and data: another experiment, refused by name
+    other = tiny_config(tiny_demo_root, 1, seed=0)
+    other.train_cfg = dict(max_epochs=1)
+    other.test_dataloader.dataset.data_root = '/elsewhere'
+    with pytest.raises(ValueError, match=r"differ in more than randomness.seed: "
+                                         r"test_dataloader.dataset.data_root: .* != "
+                                         r"'/elsewhere'; train_cfg.max_epochs: "
+                                         r"'<not set>' != 1"):
+        compare.group_runs([make_run(a, 'tiny', 0), make_run(other, 'tiny@2', 0)])
+    # the settings alone equal but the seed repeated: one run passed twice
+    with pytest.raises(ValueError, match=r'have the seeds \[0, 0\]'):
+        compare.group_runs([make_run(a, 'tiny', 0), make_run(a.copy(), 'tiny@2', 0)])

@@ -9,7 +9,9 @@ loaded with ``weights_only=True``, and it predicts the split of the config's
 confusions (``<out>/runs/<run>/per_image.json``), which all statistics here
 are computed from. Runs whose configs differ only by seed (the same config
 name, or names differing by a ``_seed<N>`` suffix) are one model: the table
-gives the mean ± std over its seeds and the pooled bootstrap CI.
+gives the mean ± std over its seeds and the pooled bootstrap CI. Runs of one
+name whose configs differ in anything else (epochs, data, crop, ...), or that
+repeat a seed, are refused with the settings that differ.
 
 Writes to ``--out``:
 
@@ -360,10 +362,73 @@ def check_same_images(runs: List[Run]) -> None:
                              'test split (see --cfg-options)')
 
 
+# keys of a config dump that may differ between runs of one experiment: the seed
+# (what the runs of one model vary), where it was written, how it was launched
+POOLABLE_KEYS = ('randomness.seed', 'work_dir', 'launcher', 'resume')
+
+
+def flat_settings(cfg: Config) -> Dict[str, object]:
+    """A config as ``{dotted key: value}`` (list items as ``key.<i>``)."""
+    flat: Dict[str, object] = {}
+
+    def walk(value, prefix):
+        if isinstance(value, dict):
+            for key in value:
+                walk(value[key], f'{prefix}.{key}' if prefix else str(key))
+        elif isinstance(value, (list, tuple)):
+            for idx, item in enumerate(value):
+                walk(item, f'{prefix}.{idx}')
+            if not value:
+                flat[prefix] = type(value)()
+        else:
+            flat[prefix] = value
+
+    walk(cfg.to_dict(), '')
+    return flat
+
+
+def setting_differences(a: Config, b: Config) -> List[str]:
+    """``key: value_a != value_b`` for every setting two configs differ in, but the seed."""
+    fa, fb = flat_settings(a), flat_settings(b)
+    diffs = []
+    for key in sorted(set(fa) | set(fb)):
+        if key in POOLABLE_KEYS or any(key.startswith(k + '.') for k in POOLABLE_KEYS):
+            continue
+        va, vb = fa.get(key, '<not set>'), fb.get(key, '<not set>')
+        if va != vb:
+            diffs.append(f'{key}: {va!r} != {vb!r}')
+    return diffs
+
+
 def group_runs(runs: List[Run]) -> Dict[str, List[Run]]:
+    """Runs of one model name, pooled only when their configs differ in the seed alone.
+
+    Runs of one name with other settings (epochs, data, crop, ...) are different
+    experiments, and pooling them would report their spread as seed noise: that
+    is refused, naming the settings that differ. Two runs with the same seed are
+    one run twice, and refused too.
+    """
     groups: Dict[str, List[Run]] = {}
     for run in runs:
         groups.setdefault(run.model, []).append(run)
+    for model, members in groups.items():
+        first = members[0]
+        for run in members[1:]:
+            diffs = setting_differences(first.cfg, run.cfg)
+            if diffs:
+                shown = '; '.join(diffs[:8]) + (f'; ... ({len(diffs)} in all)'
+                                                if len(diffs) > 8 else '')
+                raise ValueError(
+                    f'{first.work_dir} and {run.work_dir} are both runs of {model!r} but '
+                    f'their configs differ in more than randomness.seed: {shown}. Only '
+                    'runs that differ in the seed alone are pooled; give the other '
+                    'experiment its own config name (or compare it separately).')
+        seeds = [run.seed for run in members]
+        if len(members) > 1 and len(set(seeds)) < len(seeds):
+            raise ValueError(
+                f'the runs of {model!r} ({", ".join(r.work_dir for r in members)}) have '
+                f'the seeds {seeds}: a repeated seed is the same run twice, not another '
+                'seed; pass each run once')
     return groups
 
 
