@@ -19,6 +19,10 @@ endif
 ifeq ($(FULL),1)
 SUFFIX := $(SUFFIX)_full
 endif
+# TRAIN_OPTS: --cfg-options for every training, e.g. a CPU-sized check of the
+# targets: TRAIN_OPTS="train_cfg.max_epochs=1"
+TRAIN_OPTS ?=
+TRAIN_ARGS := $(if $(TRAIN_OPTS),--cfg-options $(TRAIN_OPTS))
 MODELS := convnext_tiny_upernet swin_tiny_upernet coat_lite_small_upernet resnet50_unet
 WORK := work_dirs
 DEMO_DATA := data/artefact_demo
@@ -66,7 +70,7 @@ resnet50 := resnet50_unet
 
 define MODEL_TARGETS
 train-$(1): venv
-	$$(PY) tools/train.py $$(CFG_DIR)/$$($(1))$$(SUFFIX).py
+	$$(PY) tools/train.py $$(CFG_DIR)/$$($(1))$$(SUFFIX).py $$(TRAIN_ARGS)
 evaluate-$(1): venv
 	$$(PY) tools/test.py $$(CFG_DIR)/$$($(1))$$(SUFFIX).py $$(call ckpt,$$($(1))$$(SUFFIX)) \
 		--out $$(WORK)/$$($(1))$$(SUFFIX)/test --show-dir $$(WORK)/$$($(1))$$(SUFFIX)/show
