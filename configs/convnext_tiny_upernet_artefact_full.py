@@ -1,5 +1,5 @@
-# ConvNeXt-Tiny + UPerNet on ARTeFACT's 16 classes (./convnext_tiny_upernet_artefact.py, full label set,
-# class-weighted loss; see ./_base_/datasets/artefact_full.py).
+# ConvNeXt-Tiny + UPerNet on ARTeFACT's 16 classes: ./convnext_tiny_upernet_artefact.py
+# with the full label set and a class-weighted loss (./_base_/datasets/artefact_full.py).
 _base_ = ['./convnext_tiny_upernet_artefact.py', './_base_/datasets/artefact_full.py']
 label_mode = {{_base_.full_label_mode}}
 num_classes = {{_base_.full_num_classes}}

@@ -4,6 +4,6 @@ from .functional import (bootstrap_ci, class_dice, class_iou, confusion_matrix, 
                          mean_dice, mean_iou, metrics_from_confusion, paired_bootstrap_diff,
                          per_class_intervals)
 
-__all__ = ['ArtSegMetric', 'bootstrap_ci', 'class_dice', 'class_iou', 'confusion_matrix', 'holm_adjust',
-           'load_per_image', 'mean_dice', 'mean_iou', 'metrics_from_confusion',
+__all__ = ['ArtSegMetric', 'bootstrap_ci', 'class_dice', 'class_iou', 'confusion_matrix',
+           'holm_adjust', 'load_per_image', 'mean_dice', 'mean_iou', 'metrics_from_confusion',
            'paired_bootstrap_diff', 'per_class_intervals']

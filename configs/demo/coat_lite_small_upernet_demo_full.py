@@ -1,4 +1,5 @@
-# coat_lite_small_upernet on the 16 classes of the embedded demo data: ../coat_lite_small_upernet_artefact_full.py, demo-sized.
+# coat_lite_small_upernet, 16 classes, on the embedded demo data:
+# ../coat_lite_small_upernet_artefact_full.py, demo-sized.
 _base_ = ['../coat_lite_small_upernet_artefact_full.py', './_base_/demo.py']
 train_dataloader = {{_base_.demo_train_dataloader}}
 val_dataloader = {{_base_.demo_val_dataloader}}

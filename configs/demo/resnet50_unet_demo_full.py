@@ -1,4 +1,5 @@
-# resnet50_unet on the 16 classes of the embedded demo data: ../resnet50_unet_artefact_full.py, demo-sized.
+# resnet50_unet, 16 classes, on the embedded demo data:
+# ../resnet50_unet_artefact_full.py, demo-sized.
 _base_ = ['../resnet50_unet_artefact_full.py', './_base_/demo.py']
 model = {{_base_.demo_full_model}}
 train_dataloader = {{_base_.demo_train_dataloader}}

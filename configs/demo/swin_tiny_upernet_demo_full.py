@@ -1,4 +1,5 @@
-# swin_tiny_upernet on the 16 classes of the embedded demo data: ../swin_tiny_upernet_artefact_full.py, demo-sized.
+# swin_tiny_upernet, 16 classes, on the embedded demo data:
+# ../swin_tiny_upernet_artefact_full.py, demo-sized.
 _base_ = ['../swin_tiny_upernet_artefact_full.py', './_base_/demo.py']
 model = {{_base_.demo_full_model}}
 train_dataloader = {{_base_.demo_train_dataloader}}
