@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # DEMO=1 runs the targets on the embedded demo data (configs/demo/)
+# FULL=1 runs them on the 16 classes (configs/*_artefact_full.py, *_demo_full.py)
 DEMO ?=
+FULL ?=
 ifeq ($(DEMO),1)
 CFG_DIR := configs/demo
 SUFFIX := _demo
@@ -14,6 +16,13 @@ CFG_DIR := configs
 SUFFIX := _artefact
 DATA_ROOT := data/artefact
 endif
+ifeq ($(FULL),1)
+SUFFIX := $(SUFFIX)_full
+endif
+# TRAIN_OPTS: --cfg-options for every training, e.g. a CPU-sized check of the
+# targets: TRAIN_OPTS="train_cfg.max_epochs=1"
+TRAIN_OPTS ?=
+TRAIN_ARGS := $(if $(TRAIN_OPTS),--cfg-options $(TRAIN_OPTS))
 MODELS := convnext_tiny_upernet swin_tiny_upernet coat_lite_small_upernet resnet50_unet
 WORK := work_dirs
 DEMO_DATA := data/artefact_demo
@@ -47,7 +56,7 @@ demo-all: venv demo-data
 	$(MAKE) train-all evaluate-all compare cam visualize-attention DEMO=1
 
 demo-data: venv
-	@test -f $(DEMO_DATA)/meta.json || $(PY) tools/misc/make_demo_data.py --out $(DEMO_DATA)
+	@test -f $(DEMO_DATA)/class_weights.json || $(PY) tools/misc/make_demo_data.py --out $(DEMO_DATA)
 
 ## the test suite (CPU, tiny inputs)
 test: venv
@@ -61,7 +70,7 @@ resnet50 := resnet50_unet
 
 define MODEL_TARGETS
 train-$(1): venv
-	$$(PY) tools/train.py $$(CFG_DIR)/$$($(1))$$(SUFFIX).py
+	$$(PY) tools/train.py $$(CFG_DIR)/$$($(1))$$(SUFFIX).py $$(TRAIN_ARGS)
 evaluate-$(1): venv
 	$$(PY) tools/test.py $$(CFG_DIR)/$$($(1))$$(SUFFIX).py $$(call ckpt,$$($(1))$$(SUFFIX)) \
 		--out $$(WORK)/$$($(1))$$(SUFFIX)/test --show-dir $$(WORK)/$$($(1))$$(SUFFIX)/show

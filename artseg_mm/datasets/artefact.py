@@ -70,6 +70,12 @@ class ARTeFACTDataset(BaseSegDataset):
             **kwargs)
         # Set after loading: mmengine would try to open a string metainfo value as a file.
         self._metainfo['label_mode'] = label_mode
+        # The label set this dataset yields, shadowing the class attribute (the 16 ids on
+        # disk, which get_label_map keeps using): mmseg's tools read ``dataset.METAINFO``
+        # (confusion_matrix.py sizes and labels its matrix with it), so a binary run must
+        # show Clean/Damage there, not the 16 names.
+        self.METAINFO = dict(classes=tuple(self._metainfo['classes']),
+                             palette=[list(c) for c in self._metainfo['palette']])
 
     def get_label_map(self, new_classes=None) -> Optional[dict]:
         """Binary mode: the fixed full -> binary map; full mode: mmseg's class-subset map."""

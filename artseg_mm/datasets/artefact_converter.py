@@ -617,8 +617,9 @@ def inverse_sqrt_weights(counts: Sequence[int]) -> List[float]:
     return [round(float(w), 6) for w in weights]
 
 
-def _class_weights_json(counts: Sequence[int], classes: Sequence[str],
+def class_weights_record(counts: Sequence[int], classes: Sequence[str],
                         computed_on: str) -> dict:
+    """The content of ``class_weights.json``: weights, the classes they are for, counts."""
     return dict(
         class_weights=inverse_sqrt_weights(counts),
         method='inverse_sqrt_frequency',
@@ -809,12 +810,12 @@ def _convert_rows(rows, splits, shards, root, tmp, *, label_mode,
         train_counts = sum(pixels[s] for s in SPLITS)[:n_classes]
         computed_on = 'all splits (train has no labelled pixels)'
     _dump_json(tmp / 'class_weights.json',
-               _class_weights_json(train_counts, classes, computed_on))
+               class_weights_record(train_counts, classes, computed_on))
     if label_mode == 'full':
         binary_counts = [train_counts[0], train_counts[1:].sum()]
         _dump_json(tmp / 'class_weights_binary.json',
-                   _class_weights_json(binary_counts, BINARY_CLASSES,
-                                       computed_on))
+                   class_weights_record(binary_counts, BINARY_CLASSES,
+                                        computed_on))
 
     class_pixels, class_freq = {}, {}
     for split in SPLITS:

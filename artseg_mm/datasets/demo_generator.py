@@ -3,7 +3,9 @@
 The real ARTeFACT release cannot be shipped and no network reaches it here, so this module
 paints a dataset in the same layout and label set (see ``artefact_classes``):
 ``img_dir/{train,val}/<id>.png``, ``ann_dir/{train,val}/<id>.png`` (single-channel masks of
-FULL class ids, 255 = background mount), ``meta/{train,val}.csv`` and ``meta.json``.
+FULL class ids, 255 = background mount), ``meta/{train,val}.csv``, ``meta.json`` and, as the
+converter writes them, ``class_weights.json`` (16 classes) and ``class_weights_binary.json``
+from the train split's pixel counts.
 
 Each image is a substrate texture (canvas weave, paper fibres, photographic grain and sepia,
 parchment mottling) under painted content (gradients, brush strokes, shapes, line work), on
@@ -28,10 +30,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .artefact_classes import FULL_CLASSES, IGNORE_INDEX
+from .artefact_classes import BINARY_CLASSES, FULL_CLASSES, FULL_TO_BINARY, IGNORE_INDEX
+from .artefact_converter import class_weights_record
 
 GENERATOR_NAME = 'artseg_mm.datasets.demo_generator'
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: class_weights*.json
 META_COLUMNS = ('id', 'material', 'content', 'type', 'source_width', 'source_height',
                 'transform', 'scale', 'tile_x', 'tile_y', 'parent_id')
 MATERIALS = ('canvas', 'paper', 'photograph', 'parchment')
@@ -438,12 +441,15 @@ def _write_all(root: Path, num_images: int, num_val: int, seed: int, size: int,
         (root / 'img_dir' / split).mkdir(parents=True)
         (root / 'ann_dir' / split).mkdir(parents=True)
     (root / 'meta').mkdir()
+    train_counts = np.zeros(len(FULL_CLASSES), np.int64)
     for index in tqdm(range(num_images), desc='demo images', disable=not progress):
         split = 'train' if index < num_train else 'val'
         rng = np.random.default_rng([seed, index])
         material = MATERIALS[index % len(MATERIALS)]
         image, mask, content, obj_type = render_sample(rng, size, material)
         sample_id = f'demo_{index:04d}'
+        if split == 'train':
+            train_counts += np.bincount(mask.ravel(), minlength=256)[:len(FULL_CLASSES)]
         for sub, array in (('img_dir', image), ('ann_dir', mask)):
             rel = f'{sub}/{split}/{sample_id}.png'
             data = _png_bytes(array)
@@ -460,4 +466,13 @@ def _write_all(root: Path, num_images: int, num_val: int, seed: int, size: int,
         rel = f'meta/{split}.csv'
         (root / rel).write_text(buf.getvalue())
         files[rel] = hashlib.sha256(buf.getvalue().encode()).hexdigest()
+    binary_counts = np.zeros(len(BINARY_CLASSES), np.int64)
+    for full_id, count in enumerate(train_counts):
+        binary_counts[FULL_TO_BINARY[full_id]] += count
+    for rel, counts, classes in (('class_weights.json', train_counts, FULL_CLASSES),
+                                 ('class_weights_binary.json', binary_counts, BINARY_CLASSES)):
+        text = json.dumps(class_weights_record(counts, classes, 'train'), indent=2,
+                          sort_keys=True) + '\n'
+        (root / rel).write_text(text)
+        files[rel] = hashlib.sha256(text.encode()).hexdigest()
     return files

@@ -17,7 +17,7 @@ from prettytable import PrettyTable
 from mmseg.registry import METRICS
 from ..datasets.artefact_classes import BINARY_CLASSES, DAMAGE_CLASS_INDEX_BINARY
 from .functional import (bootstrap_ci, class_iou, confusion_matrix, mean_iou,
-                         metrics_from_confusion)
+                         metrics_from_confusion, per_class_intervals)
 
 PER_CLASS_METRICS = ('IoU', 'Dice', 'Precision', 'Recall')
 SUMMARY_METRICS = ('aAcc', 'mIoU', 'mDice', 'mPrecision', 'mRecall')
@@ -188,21 +188,32 @@ class ArtSegMetric(BaseMetric):
             for cls, value in zip(classes, total[name]):
                 metrics[f'{name}.{cls}'] = percent(value)
 
-        class_rows = self._class_rows(classes, confs.sum(axis=0), total)
+        class_rows = self._class_rows(classes, confs, total)
         group_rows = self._group_rows(results, classes, binary)
         self._log_tables(class_rows, group_rows, metrics, logger)
         if self.output_dir is not None:
             self._write_files(metrics, cis, class_rows, group_rows, results, classes)
         return metrics
 
-    @staticmethod
-    def _class_rows(classes: List[str], conf: np.ndarray, total: dict) -> List[dict]:
+    def _class_rows(self, classes: List[str], confs: np.ndarray, total: dict) -> List[dict]:
+        """Per class: the metrics, with bootstrap intervals of IoU and Dice, pixel and
+        image counts; a class without ground truth in the split is NaN, with the reason."""
+        conf = confs.sum(axis=0)
+        intervals = per_class_intervals(confs, self.n_boot if self.bootstrap else 1,
+                                        self.seed, self.alpha)
         rows = []
         for idx, cls in enumerate(classes):
+            info = intervals[idx]
             row = OrderedDict(Class=cls)
-            row.update((name, percent(total[name][idx])) for name in PER_CLASS_METRICS)
-            row['gt_pixels'] = int(conf[idx].sum())
+            for name in PER_CLASS_METRICS:
+                row[name] = percent(float('nan') if info['note'] else total[name][idx])
+                if name in ('IoU', 'Dice') and self.bootstrap:
+                    row[f'{name}_ci_low'] = percent(info[f'{name}_ci_low'])
+                    row[f'{name}_ci_high'] = percent(info[f'{name}_ci_high'])
+            row['gt_pixels'] = info['gt_pixels']
+            row['gt_images'] = info['gt_images']
             row['pred_pixels'] = int(conf[:, idx].sum())
+            row['note'] = info['note']
             rows.append(row)
         return rows
 

@@ -12,7 +12,7 @@ pixels, not a mean over images), giving a percentile interval. A resample is a
 vector of per-image counts, so the sums of all resamples are one matrix product
 (``counts @ stacked confusions``).
 """
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -134,6 +134,51 @@ def class_iou(index: int) -> StatFn:
 
     stat.__name__ = f'class_iou_{index}'
     return stat
+
+
+def class_dice(index: int) -> StatFn:
+    """A statistic: the Dice of class ``index``."""
+
+    def stat(conf: np.ndarray) -> np.ndarray:
+        return metrics_from_confusion(conf)['Dice'][..., index]
+
+    stat.__name__ = f'class_dice_{index}'
+    return stat
+
+
+ABSENT_REASON = 'absent: no ground-truth pixel of this class in the split'
+
+
+def per_class_intervals(per_image_confusions, n_boot: int = 10000, seed: int = 0,
+                        alpha: float = 0.05) -> List[Dict[str, object]]:
+    """Per class: IoU and Dice with bootstrap intervals, pixel and image counts.
+
+    ``per_image_confusions`` is (N, C, C) or (S, N, C, C) as in
+    :func:`bootstrap_ci`. Each row has ``gt_pixels`` (summed over the images,
+    the first run's when several) and ``gt_images`` (images with >= 1 pixel of
+    the class). A class with no ground-truth pixel cannot be scored: its IoU,
+    Dice and intervals are NaN and ``note`` says it is absent (a model that
+    predicts it somewhere would otherwise score 0, and one that does not, NaN
+    or 100 depending on the convention); present classes have ``note`` ''.
+    """
+    confs = _as_seed_stack(per_image_confusions, 'per_class_intervals')
+    gt_per_image = confs[0].sum(axis=-1)  # (N, C): ground-truth pixels per image
+    rows = []
+    for idx in range(confs.shape[-1]):
+        row: Dict[str, object] = dict(gt_pixels=int(gt_per_image[:, idx].sum()),
+                                      gt_images=int((gt_per_image[:, idx] > 0).sum()))
+        absent = row['gt_pixels'] == 0
+        for name, stat in (('IoU', class_iou(idx)), ('Dice', class_dice(idx))):
+            if absent:
+                row.update({name: float('nan'), f'{name}_ci_low': float('nan'),
+                            f'{name}_ci_high': float('nan')})
+                continue
+            ci = bootstrap_ci(confs, stat, n_boot, seed, alpha)
+            row.update({name: ci['estimate'], f'{name}_ci_low': ci['low'],
+                        f'{name}_ci_high': ci['high']})
+        row['note'] = ABSENT_REASON if absent else ''
+        rows.append(row)
+    return rows
 
 
 def _as_seed_stack(confs, name: str) -> np.ndarray:

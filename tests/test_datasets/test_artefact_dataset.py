@@ -299,3 +299,22 @@ def test_full_mode_refuses_binary_masks_on_disk(tmp_path):
         DATASETS.build(cfg)
     cfg['label_mode'] = 'binary'
     assert len(DATASETS.build(cfg)) == 2
+
+
+@pytest.mark.parametrize('label_mode', ['binary', 'full'])
+def test_metainfo_follows_label_mode(demo_root, label_mode):
+    """mmseg's confusion_matrix.py reads dataset.METAINFO: it must be the run's label set."""
+    from artseg_mm.datasets.artefact_classes import (BINARY_CLASSES, BINARY_PALETTE,
+                                                     FULL_CLASSES, FULL_PALETTE)
+    classes, palette = ((BINARY_CLASSES, BINARY_PALETTE) if label_mode == 'binary'
+                        else (FULL_CLASSES, FULL_PALETTE))
+    ds = build(demo_root, label_mode=label_mode)
+    assert ds.METAINFO['classes'] == tuple(classes)
+    assert ds.metainfo['classes'] == tuple(classes)
+    assert ds.METAINFO['palette'] == [list(c) for c in palette]
+    assert len(ds.metainfo['palette']) == len(classes)
+    # the class attribute stays the label set on disk, so a second dataset is unaffected
+    assert type(ds).METAINFO['classes'] == FULL_CLASSES
+    # labels loaded in binary mode use the binary ids
+    labels = np.unique(ds[0]['data_samples'].gt_sem_seg.data.numpy())
+    assert set(labels.tolist()) <= set(range(len(classes))) | {255}

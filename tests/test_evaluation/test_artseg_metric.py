@@ -139,3 +139,33 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError,
                        match=r'image /data/img_dir/val/z.png: .*label holds values \[5\]'):
         evaluate(dict(type='ArtSegMetric'), BINARY_CLASSES, [bad])
+
+
+def test_per_class_rows_give_intervals_counts_and_absent_classes_as_nan(tmp_path):
+    """A class predicted but absent from the split's ground truth is NaN with the
+    reason, not the 0 (or 100) its confusion counts give; present classes get
+    IoU/Dice intervals around their estimate and their pixel and image counts."""
+    label_a = np.array([[0, 0], [1, 1]])
+    label_b = np.array([[0, 1], [0, 0]])
+    pred_a = np.array([[0, 3], [1, 1]])   # predicts Dust, which no image holds
+    pred_b = np.array([[0, 0], [0, 0]])
+    out = tmp_path / 'out'
+    evaluate(dict(type='ArtSegMetric', n_boot=200, output_dir=str(out)), FULL_CLASSES,
+             [make_sample(pred_a, label_a, 'a', with_meta=False),
+              make_sample(pred_b, label_b, 'b', with_meta=False)])
+    with open(out / 'per_class.csv') as f:
+        rows = {row['Class']: row for row in csv.DictReader(f)}
+    dust = rows['Dust']
+    assert dust['pred_pixels'] == '1' and dust['gt_pixels'] == '0' and dust['gt_images'] == '0'
+    for key in ('IoU', 'Dice', 'IoU_ci_low', 'IoU_ci_high', 'Dice_ci_low', 'Dice_ci_high'):
+        assert math.isnan(float(dust[key])), key
+    assert 'absent' in dust['note']
+    loss = rows['Material loss']
+    assert (loss['gt_pixels'], loss['gt_images'], loss['note']) == ('3', '2', '')
+    assert float(loss['IoU']) == pytest.approx(100 * 2 / 3, abs=0.01)
+    assert float(loss['IoU_ci_low']) <= float(loss['IoU']) <= float(loss['IoU_ci_high'])
+    # resampling image b alone gives IoU 0, image a alone 100: the interval spans both
+    assert float(loss['IoU_ci_low']) == 0.0 and float(loss['IoU_ci_high']) == 100.0
+    summary = json.loads((out / 'metrics.json').read_text())
+    dust_json = next(r for r in summary['per_class'] if r['Class'] == 'Dust')
+    assert dust_json['IoU'] is None and dust_json['note'].startswith('absent')

@@ -154,6 +154,50 @@ def test_compare_writes_figures_and_per_run_results(compared, tiny_demo_root):
         assert [i['material'] for i in per_image['images']] == ['canvas', 'paper']
 
 
+def test_compare_writes_per_class_results_and_confusion_figures(compared):
+    out, _ = compared
+    with open(out / 'per_class.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert [(r['model'], r['class']) for r in rows] == [
+        (m, c) for m in ('tiny_a', 'tiny_b') for c in ('Clean', 'Damage')]
+    for row in rows:
+        assert int(row['gt_images']) >= 1 and int(row['gt_pixels']) > 0 and not row['note']
+        assert float(row['IoU_ci_low']) <= float(row['IoU']) <= float(row['IoU_ci_high'])
+        assert float(row['Dice_ci_low']) <= float(row['Dice']) <= float(row['Dice_ci_high'])
+    # the IoU of each class equals the comparison's own per-run statistics
+    table = json.loads((out / 'comparison.json').read_text())['models']
+    damage = {r['model']: r['damage_IoU'] for r in table}
+    for row in rows:
+        if row['class'] == 'Damage':
+            assert float(row['IoU']) == pytest.approx(damage[row['model']], abs=0.01)
+    chart = cv2.imread(str(out / 'per_class_iou.png'))
+    assert chart is not None and chart.shape[1] > chart.shape[0]
+    for model in ('tiny_a', 'tiny_b'):
+        figure = cv2.imread(str(out / f'confusion_{model}.png'))
+        assert figure is not None and min(figure.shape[:2]) > 200
+
+
+def test_plot_confusions_rows_sum_to_one_and_mark_absent_classes(tmp_path):
+    import types
+    conf = np.zeros((2, 3, 3), np.int64)
+    conf[0, 0, 0], conf[0, 0, 1], conf[1, 1, 1], conf[1, 2, 2] = 3, 1, 4, 0
+    run = types.SimpleNamespace(per_image=dict(classes=['Clean', 'A', 'B'],
+                                               confusions=conf))
+    rows = compare.per_class_results({'m': [run]}, types.SimpleNamespace(
+        n_boot=50, seed=0, alpha=0.05))
+    b = next(r for r in rows if r['cls'] == 'B')
+    assert b['IoU'] is None and b['Dice'] is None and b['gt_pixels'] == 0
+    assert b['note'].startswith('absent')
+    args = types.SimpleNamespace(out=str(tmp_path), alpha=0.05)
+    compare.write_per_class(rows, args)
+    with open(tmp_path / 'per_class.csv') as f:
+        b_row = [r for r in csv.DictReader(f) if r['class'] == 'B'][0]
+    assert b_row['IoU'] == 'NaN' and b_row['IoU_ci_low'] == 'NaN'
+    assert (tmp_path / compare.plot_per_class(rows, args).split('/')[-1]).is_file()
+    [path] = compare.plot_confusions({'m': [run]}, args)
+    assert Path(path).name == 'confusion_m.png' and cv2.imread(path) is not None
+
+
 def test_training_time_across_resumed_sessions(tmp_path):
     for stamp, records in (('20260101_000000', [(1, 2.0), (2, 1.0), (3, 1.0)]),
                            ('20260102_000000', [(3, 5.0), (4, 1.0)])):
@@ -232,3 +276,28 @@ def test_flops_count_nnpack_convs_like_default_convs():
     expected = 512 * 512 * 9 * 3 * 4 / 1e9  # multiply-adds, as mmengine counts
     assert compare._flops(winograd, 'cpu') == pytest.approx(expected, rel=1e-6)
     assert compare._flops(plain, 'cpu') == pytest.approx(expected, rel=1e-6)
+
+
+def make_run(cfg: Config, name: str, seed) -> 'compare.Run':
+    return compare.Run(work_dir=f'work_dirs/{name}', config_path=f'{name}.py', cfg=cfg,
+                       checkpoint='x.pth', name=name, model='tiny', seed=seed)
+
+
+def test_runs_of_one_config_are_pooled_only_across_seeds(tiny_demo_root):
+    a = tiny_config(tiny_demo_root, 1, seed=0)
+    b = tiny_config(tiny_demo_root, 1, seed=1)
+    b.work_dir = 'elsewhere'
+    groups = compare.group_runs([make_run(a, 'tiny', 0), make_run(b, 'tiny_seed1', 1)])
+    assert [r.seed for r in groups['tiny']] == [0, 1]
+    # same name, same seed, other epochs and data: another experiment, refused by name
+    other = tiny_config(tiny_demo_root, 1, seed=0)
+    other.train_cfg = dict(max_epochs=1)
+    other.test_dataloader.dataset.data_root = '/elsewhere'
+    with pytest.raises(ValueError, match=r"differ in more than randomness.seed: "
+                                         r"test_dataloader.dataset.data_root: .* != "
+                                         r"'/elsewhere'; train_cfg.max_epochs: "
+                                         r"'<not set>' != 1"):
+        compare.group_runs([make_run(a, 'tiny', 0), make_run(other, 'tiny@2', 0)])
+    # the settings alone equal but the seed repeated: one run passed twice
+    with pytest.raises(ValueError, match=r'have the seeds \[0, 0\]'):
+        compare.group_runs([make_run(a, 'tiny', 0), make_run(a.copy(), 'tiny@2', 0)])

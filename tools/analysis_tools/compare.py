@@ -9,7 +9,9 @@ loaded with ``weights_only=True``, and it predicts the split of the config's
 confusions (``<out>/runs/<run>/per_image.json``), which all statistics here
 are computed from. Runs whose configs differ only by seed (the same config
 name, or names differing by a ``_seed<N>`` suffix) are one model: the table
-gives the mean ± std over its seeds and the pooled bootstrap CI.
+gives the mean ± std over its seeds and the pooled bootstrap CI. Runs of one
+name whose configs differ in anything else (epochs, data, crop, ...), or that
+repeat a seed, are refused with the settings that differ.
 
 Writes to ``--out``:
 
@@ -21,6 +23,11 @@ Writes to ``--out``:
   the model pairs of that metric, and whether it is significant after that
   adjustment (with k models there are k(k-1)/2 chances of a false positive);
 * ``metrics_bar.png``: mIoU and damage IoU per model with CI error bars;
+* ``per_class.csv``, ``per_class_iou.png``: per model and class, IoU and Dice
+  with bootstrap CIs (pooled over seeds), ground-truth pixels and images; a
+  class absent from the test split is NaN with the reason, never 0 or 100;
+* ``confusion_<model>.png``: the row-normalised confusion matrix of each model
+  (its runs summed), class names on both axes;
 * ``prediction_grid.png``: image | ground truth | one column per model (its
   first run when it has several) for the ``--show-images`` ids, else the
   ``--images`` images the models disagree on most (with one model: the images
@@ -57,7 +64,7 @@ from artseg_mm.apis import find_config_dump, init_model
 from artseg_mm.datasets.artefact_classes import DAMAGE_CLASS_INDEX_BINARY
 from artseg_mm.evaluation import (ArtSegMetric, bootstrap_ci, class_iou, holm_adjust,
                                   load_per_image, mean_iou, metrics_from_confusion,
-                                  paired_bootstrap_diff)
+                                  paired_bootstrap_diff, per_class_intervals)
 from artseg_mm.evaluation.artseg_metric import is_binary_damage
 from artseg_mm.runtime_checks import find_test_checkpoint
 
@@ -310,10 +317,73 @@ def check_same_images(runs: List[Run]) -> None:
                              'test split (see --cfg-options)')
 
 
+# keys of a config dump that may differ between runs of one experiment: the seed
+# (what the runs of one model vary), where it was written, how it was launched
+POOLABLE_KEYS = ('randomness.seed', 'work_dir', 'launcher', 'resume')
+
+
+def flat_settings(cfg: Config) -> Dict[str, object]:
+    """A config as ``{dotted key: value}`` (list items as ``key.<i>``)."""
+    flat: Dict[str, object] = {}
+
+    def walk(value, prefix):
+        if isinstance(value, dict):
+            for key in value:
+                walk(value[key], f'{prefix}.{key}' if prefix else str(key))
+        elif isinstance(value, (list, tuple)):
+            for idx, item in enumerate(value):
+                walk(item, f'{prefix}.{idx}')
+            if not value:
+                flat[prefix] = type(value)()
+        else:
+            flat[prefix] = value
+
+    walk(cfg.to_dict(), '')
+    return flat
+
+
+def setting_differences(a: Config, b: Config) -> List[str]:
+    """``key: value_a != value_b`` for every setting two configs differ in, but the seed."""
+    fa, fb = flat_settings(a), flat_settings(b)
+    diffs = []
+    for key in sorted(set(fa) | set(fb)):
+        if key in POOLABLE_KEYS or any(key.startswith(k + '.') for k in POOLABLE_KEYS):
+            continue
+        va, vb = fa.get(key, '<not set>'), fb.get(key, '<not set>')
+        if va != vb:
+            diffs.append(f'{key}: {va!r} != {vb!r}')
+    return diffs
+
+
 def group_runs(runs: List[Run]) -> Dict[str, List[Run]]:
+    """Runs of one model name, pooled only when their configs differ in the seed alone.
+
+    Runs of one name with other settings (epochs, data, crop, ...) are different
+    experiments, and pooling them would report their spread as seed noise: that
+    is refused, naming the settings that differ. Two runs with the same seed are
+    one run twice, and refused too.
+    """
     groups: Dict[str, List[Run]] = {}
     for run in runs:
         groups.setdefault(run.model, []).append(run)
+    for model, members in groups.items():
+        first = members[0]
+        for run in members[1:]:
+            diffs = setting_differences(first.cfg, run.cfg)
+            if diffs:
+                shown = '; '.join(diffs[:8]) + (f'; ... ({len(diffs)} in all)'
+                                                if len(diffs) > 8 else '')
+                raise ValueError(
+                    f'{first.work_dir} and {run.work_dir} are both runs of {model!r} but '
+                    f'their configs differ in more than randomness.seed: {shown}. Only '
+                    'runs that differ in the seed alone are pooled; give the other '
+                    'experiment its own config name (or compare it separately).')
+        seeds = [run.seed for run in members]
+        if len(members) > 1 and len(set(seeds)) < len(seeds):
+            raise ValueError(
+                f'the runs of {model!r} ({", ".join(r.work_dir for r in members)}) have '
+                f'the seeds {seeds}: a repeated seed is the same run twice, not another '
+                'seed; pass each run once')
     return groups
 
 
@@ -475,6 +545,127 @@ def write_tables(rows: List[dict], pairs: List[dict], binary: bool, args) -> Non
     print('\n'.join(lines))
 
 
+# ------------------------------------------------------------------- per class
+
+def per_class_results(groups: Dict[str, List[Run]], args) -> List[dict]:
+    """Per model and class: IoU, Dice [CI] (pooled over seeds), pixel and image counts."""
+    rows = []
+    for model, runs in groups.items():
+        classes = runs[0].per_image['classes']
+        confs = np.stack([run.per_image['confusions'] for run in runs])
+        for cls, info in zip(classes, per_class_intervals(confs, args.n_boot, args.seed,
+                                                          args.alpha)):
+            row = dict(model=model, cls=cls)
+            for key in ('IoU', 'IoU_ci_low', 'IoU_ci_high', 'Dice', 'Dice_ci_low',
+                        'Dice_ci_high'):
+                row[key] = _pct(info[key])
+            row.update(gt_pixels=info['gt_pixels'], gt_images=info['gt_images'],
+                       note=info['note'])
+            rows.append(row)
+    return rows
+
+
+def write_per_class(rows: List[dict], args) -> str:
+    """``per_class.csv``; absent classes are empty cells with the note, never 0."""
+    import csv
+    path = osp.join(args.out, 'per_class.csv')
+    with open(path, 'w', newline='', encoding='utf-8') as f:
+        writer = csv.DictWriter(f, fieldnames=['model', 'class', 'IoU', 'IoU_ci_low',
+                                               'IoU_ci_high', 'Dice', 'Dice_ci_low',
+                                               'Dice_ci_high', 'gt_pixels', 'gt_images',
+                                               'note'])
+        writer.writeheader()
+        for row in rows:
+            out = {('class' if k == 'cls' else k): ('NaN' if v is None else v)
+                   for k, v in row.items()}
+            writer.writerow(out)
+    return path
+
+
+def plot_per_class(rows: List[dict], args) -> str:
+    """Grouped bars: IoU per class (x) and model (colour) with CI error bars."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(row['model'] for row in rows))
+    classes = list(dict.fromkeys(row['cls'] for row in rows))
+    by_key = {(row['model'], row['cls']): row for row in rows}
+    level = round(100 * (1 - args.alpha))
+    width = 0.8 / len(models)
+    x = np.arange(len(classes))
+    fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(classes) * max(1, len(models) / 2) + 2),
+                                    4.8))
+    for m, model in enumerate(models):
+        vals, low, high = [], [], []
+        for cls in classes:
+            row = by_key[(model, cls)]
+            value = row['IoU']
+            vals.append(np.nan if value is None else value)
+            low.append(0 if value is None else value - row['IoU_ci_low'])
+            high.append(0 if value is None else row['IoU_ci_high'] - value)
+        offset = x - 0.4 + width * (m + 0.5)
+        ax.bar(offset, vals, width, yerr=[low, high], capsize=2, label=model)
+    absent = [i for i, cls in enumerate(classes)
+              if all(by_key[(model, cls)]['note'] for model in models)]
+    for i in absent:
+        ax.text(x[i], 2, 'absent', rotation=90, ha='center', va='bottom', fontsize=8,
+                color='0.4')
+    ax.set_xticks(x)
+    ax.set_xticklabels(classes, rotation=45, ha='right')
+    ax.set_ylim(0, 100)
+    ax.set_ylabel('IoU (%)')
+    ax.set_title(f'IoU per class, {level}% bootstrap CI over images '
+                 '("absent": no ground truth in the split)')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = osp.join(args.out, 'per_class_iou.png')
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_confusions(groups: Dict[str, List[Run]], args) -> List[str]:
+    """One row-normalised confusion matrix per model (rows: truth, columns: prediction)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for model, runs in groups.items():
+        classes = runs[0].per_image['classes']
+        conf = np.sum([run.per_image['confusions'].sum(axis=0) for run in runs],
+                      axis=0).astype(np.float64)
+        totals = conf.sum(axis=1, keepdims=True)
+        norm = np.divide(conf, totals, out=np.full_like(conf, np.nan), where=totals > 0)
+        size = max(4, 0.45 * len(classes) + 2)
+        fig, ax = plt.subplots(figsize=(size + 1, size))
+        image = ax.imshow(norm, vmin=0, vmax=1, cmap='Blues')
+        ticks = np.arange(len(classes))
+        ax.set_xticks(ticks)
+        ax.set_yticks(ticks)
+        ax.set_xticklabels(classes, rotation=60, ha='right', fontsize=8)
+        ax.set_yticklabels([f'{c} (absent)' if totals[i, 0] == 0 else c
+                            for i, c in enumerate(classes)], fontsize=8)
+        if len(classes) <= 16:
+            for i in range(len(classes)):
+                for j in range(len(classes)):
+                    if not np.isnan(norm[i, j]) and norm[i, j] >= 0.005:
+                        ax.text(j, i, f'{100 * norm[i, j]:.0f}', ha='center', va='center',
+                                fontsize=6, color='w' if norm[i, j] > 0.5 else 'k')
+        ax.set_xlabel('predicted')
+        ax.set_ylabel('ground truth')
+        ax.set_title(f'{model}: confusion, % of each true class'
+                     + (f' ({len(runs)} runs summed)' if len(runs) > 1 else ''))
+        fig.colorbar(image, ax=ax, fraction=0.046)
+        fig.tight_layout()
+        path = osp.join(args.out, f'confusion_{model}.png')
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
 def plot_bars(rows: List[dict], groups: Dict[str, List[Run]], binary: bool, args) -> str:
     import matplotlib
     matplotlib.use('Agg')
@@ -603,8 +794,13 @@ def main(argv=None) -> int:
     pairs = pairwise(groups, binary, args)
     write_tables(rows, pairs, binary, args)
     bar = plot_bars(rows, groups, binary, args)
+    class_rows = per_class_results(groups, args)
+    write_per_class(class_rows, args)
+    per_class = plot_per_class(class_rows, args)
+    confusions = plot_confusions(groups, args)
     grid = plot_grid(groups, keep, choose_images(groups, keep, args), args)
-    print(f'written: {args.out}/comparison.{{csv,json,md}}, pairwise.csv, {bar}, {grid}')
+    print(f'written: {args.out}/comparison.{{csv,json,md}}, pairwise.csv, per_class.csv, '
+          f'{bar}, {per_class}, {", ".join(confusions)}, {grid}')
     return 0
 
 

@@ -19,21 +19,33 @@ from torch import Tensor
 from mmseg.registry import MODELS
 
 
-def load_class_weight(class_weight: Union[None, str, Sequence[float]]
+def load_class_weight(class_weight: Union[None, str, Sequence[float]],
+                      classes: Optional[Sequence[str]] = None
                       ) -> Optional[List[float]]:
     """Class weights from a list, or from a file.
 
     A file is ``.npy`` (a 1-D array) or anything ``mmengine.fileio.load`` reads
     (json / yaml / pkl) holding either a list or a dict with the key
     ``class_weights`` (the converter's ``class_weights.json``).
+
+    ``classes`` is the label set the weights are for: the weights must have one
+    entry per class, and a file that names its ``classes`` (the converter's
+    does) must name these, in this order; otherwise the weights were computed
+    for another label set (e.g. the binary one) and are refused.
     """
     if class_weight is None:
         return None
     source = 'class_weight'
+    file_classes = None
     if isinstance(class_weight, str):
         source = f'class_weight file {class_weight!r}'
         if not osp.isfile(class_weight):
-            raise FileNotFoundError(f'{source} does not exist')
+            raise FileNotFoundError(
+                f'{source} does not exist. It is written by '
+                '`tools/dataset_converters/artefact.py` (real data) or '
+                '`tools/misc/make_demo_data.py` (demo data) next to meta.json; '
+                're-run the one that made this data root, or set the '
+                "loss's class_weight to the file's path.")
         if class_weight.endswith('.npy'):
             class_weight = np.load(class_weight).tolist()
         else:
@@ -43,6 +55,7 @@ def load_class_weight(class_weight: Union[None, str, Sequence[float]]
                 raise KeyError(
                     f'{source} holds a dict without the key "class_weights" '
                     f'(keys: {sorted(class_weight)})')
+            file_classes = class_weight.get('classes')
             class_weight = class_weight['class_weights']
     if isinstance(class_weight, (np.ndarray, Tensor)):
         class_weight = class_weight.tolist()
@@ -57,6 +70,18 @@ def load_class_weight(class_weight: Union[None, str, Sequence[float]]
     if any(not np.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
         raise ValueError(f'{source} must hold finite non-negative numbers '
                          f'with a positive sum, got {weights}')
+    if classes is not None:
+        classes = [str(c) for c in classes]
+        if file_classes is not None and [str(c) for c in file_classes] != classes:
+            raise ValueError(
+                f'{source} was computed for the classes {list(file_classes)} '
+                f'({len(file_classes)}), but this loss is for {classes} '
+                f'({len(classes)}): it belongs to another label set. Use the '
+                'weights file written for this label mode.')
+        if len(weights) != len(classes):
+            raise ValueError(
+                f'{source} has {len(weights)} weights, but this loss is for '
+                f'{len(classes)} classes {classes}')
     return weights
 
 
@@ -117,6 +142,9 @@ class DiceFocalLoss(nn.Module):
         class_weight (list[float] | str | None): Per-class weights ``w_c``, or
             a path to a file holding them (e.g. the converter's
             ``class_weights.json``: ``{"class_weights": [...]}``).
+        classes (Sequence[str], optional): The label set of the logits; when
+            given, ``class_weight`` is checked against it when the loss is
+            built (see :func:`load_class_weight`), not at the first step.
         ignore_index (int): Label ignored when the caller passes none; the
             ``ignore_index`` argument of ``forward`` (mmseg's decode head passes
             its own) takes precedence. Defaults to 255.
@@ -133,6 +161,7 @@ class DiceFocalLoss(nn.Module):
                  gamma: float = 2.0,
                  smooth: float = 1.0,
                  class_weight: Union[None, str, Sequence[float]] = None,
+                 classes: Optional[Sequence[str]] = None,
                  ignore_index: int = 255,
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_dice_focal') -> None:
@@ -159,7 +188,7 @@ class DiceFocalLoss(nn.Module):
         self.alpha = alpha
         self.gamma = gamma
         self.smooth = smooth
-        self.class_weight = load_class_weight(class_weight)
+        self.class_weight = load_class_weight(class_weight, classes)
         self.ignore_index = ignore_index
         self.loss_weight = loss_weight
         self._loss_name = loss_name

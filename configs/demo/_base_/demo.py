@@ -45,3 +45,8 @@ demo_param_scheduler = [
 demo_default_hooks = dict(
     logger=dict(interval=5),
     checkpoint=dict(interval=4, max_keep_ckpts=1))
+# the 16-class demo configs (*_demo_full.py): the loss weights of the demo
+# data, written with it by make_demo_data.py
+demo_class_weight = demo_data_root + '/class_weights.json'
+demo_full_model = dict(
+    demo_model, decode_head=dict(loss_decode=dict(class_weight=demo_class_weight)))
