@@ -54,6 +54,7 @@ def run_method(method: str, model_source: str, checkpoint: Optional[str], size: 
         options['model.test_cfg.batch_size'] = window_batch
     if bf16:
         options['model.test_cfg.autocast_dtype'] = 'bfloat16'
+    torch.manual_seed(0)  # an untrained model gets the same weights in every process
     model = init_model(model_source, checkpoint, device=device, cfg_options=options)
     image = synthetic_scan(size)
     inferencer = None
