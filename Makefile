@@ -32,7 +32,7 @@ ckpt = $$($(PY) tools/misc/find_checkpoint.py $(WORK)/$(1))
 
 .PHONY: venv demo demo-all demo-data test train-convnext train-swin train-coat \
 	train-resnet50 train-all evaluate-convnext evaluate-swin evaluate-coat \
-	evaluate-resnet50 evaluate-all compare visualize-attention cam benchmark clean
+	evaluate-resnet50 evaluate-all compare folds visualize-attention cam benchmark clean
 
 venv: $(STAMP)
 $(STAMP): setup.py requirements/runtime.txt requirements/tests.txt
@@ -84,6 +84,30 @@ evaluate-all: evaluate-convnext evaluate-swin evaluate-coat evaluate-resnet50
 compare: venv
 	$(PY) tools/analysis_tools/compare.py $(foreach m,$(MODELS),$(wildcard $(WORK)/$(m)$(SUFFIX))) \
 		--out $(OUT)/compare
+
+## leave-one-group-out: folds of the data's metadata (HOLDOUT=material or content); per
+## fold each of FOLD_MODELS (short names) is trained and tested, then compare --folds
+HOLDOUT ?= material
+FOLD_MODELS ?= convnext
+FOLD_DIR := $(WORK)/folds_$(HOLDOUT)$(SUFFIX)
+# the dataloaders of fold $$fold: its split files, read from img_dir/ and ann_dir/
+fold_data = $(foreach s,train val test,$(s)_dataloader.dataset.ann_file=$(abspath \
+	$(FOLD_DIR))/splits/$$fold/$(s).txt $(s)_dataloader.dataset.data_prefix.img_path=img_dir \
+	$(s)_dataloader.dataset.data_prefix.seg_map_path=ann_dir)
+folds: venv $(if $(DEMO),demo-data)
+	$(PY) tools/misc/make_folds.py $(DATA_ROOT) --holdout $(HOLDOUT) --out $(FOLD_DIR)/splits
+	@for split in $(FOLD_DIR)/splits/*/; do fold=$$(basename $$split); \
+		for m in $(foreach m,$(FOLD_MODELS),$($(m))$(SUFFIX)); do \
+			run=$(FOLD_DIR)/runs/$$m/$$fold; \
+			echo "== $$m, fold $$fold -> $$run"; \
+			$(PY) tools/train.py $(CFG_DIR)/$$m.py --work-dir $$run \
+				--cfg-options $(fold_data) $(TRAIN_OPTS) || exit 1; \
+			$(PY) tools/test.py $$run/$$m.py $$($(PY) tools/misc/find_checkpoint.py $$run) \
+				--work-dir $$run/test --out $$run/test || exit 1; \
+		done; \
+	done
+	$(PY) tools/analysis_tools/compare.py --folds --out $(FOLD_DIR)/compare \
+		$(foreach m,$(FOLD_MODELS),$(FOLD_DIR)/runs/$($(m))$(SUFFIX)/$(HOLDOUT)_*)
 
 ## Grad-CAM overlays for each model on one validation image
 cam: venv

@@ -45,7 +45,7 @@ def run_method(method: str, model_source: str, checkpoint: Optional[str], size: 
     from mmseg.apis import MMSegInferencer
     from mmseg.models.segmentors import EncoderDecoder
 
-    from ..apis import count_windows, init_model, predict_class_ids
+    from ..apis import count_windows, inference_model_cfg, init_model, predict_class_ids
     from ..utils.memory import peak_rss_mib, reset_peak_rss
     if method not in METHODS:
         raise ValueError(f'method must be one of {METHODS}, got {method!r}')
@@ -59,8 +59,10 @@ def run_method(method: str, model_source: str, checkpoint: Optional[str], size: 
     image = synthetic_scan(size)
     inferencer = None
     if method == 'mmseg_inferencer':
-        inferencer = MMSegInferencer(model=model.cfg, weights=model.checkpoint_path,
-                                     device=device)
+        # its own build of the config must not fetch pretrained weights either
+        cfg = model.cfg.copy()
+        cfg.model = inference_model_cfg(cfg)
+        inferencer = MMSegInferencer(model=cfg, weights=model.checkpoint_path, device=device)
         inferencer.model = model  # the same weights, and no second copy
     with torch.inference_mode():  # warm-up: one window
         crop = tuple(model.test_cfg.get('crop_size', (size, size)))

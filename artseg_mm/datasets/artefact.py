@@ -1,8 +1,9 @@
 """ARTeFACT dataset in the mmseg layout."""
 import csv
+import glob
 import json
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import mmengine.fileio as fileio
 from mmseg.datasets import BaseSegDataset
@@ -33,7 +34,10 @@ class ARTeFACTDataset(BaseSegDataset):
     ``meta/{split}.csv`` next to ``img_dir`` (or ``meta_file``) is an optional sidecar
     with one row per image id; its ``material``, ``content`` and ``type`` go into each
     sample's data info (None when there is no sidecar), so PackSegInputs can pass them
-    on to metrics that break results down by material. Checks that need pixels (image
+    on to metrics that break results down by material. A fold of
+    ``tools/misc/make_folds.py`` is mmseg's ``ann_file`` (lines ``<split>/<id>``) with
+    ``data_prefix`` ``img_dir`` / ``ann_dir``: its images come from several split
+    folders and their rows from every ``meta/<split>.csv``. Checks that need pixels (image
     readable, mask size and values) are done by ``LoadArtSegImageFromFile`` and
     ``LoadArtSegAnnotations`` when a sample is loaded.
 
@@ -129,28 +133,41 @@ class ARTeFACTDataset(BaseSegDataset):
                 'are binary (converted with --label-mode binary). Re-convert with '
                 '--label-mode full, or use label_mode=binary.')
 
-    def _sidecar_path(self, img_dir: str) -> Optional[str]:
-        """The explicit ``meta_file`` (must exist), else ``meta/<split>.csv`` if present."""
+    def _sidecar_rows(self, img_dir: str, nested: bool) -> Tuple[str, Dict[str, dict]]:
+        """Sidecar rows keyed by sample id (image path under ``img_dir`` sans suffix).
+
+        The explicit ``meta_file`` (must exist), else ``meta/<split>.csv`` for a split
+        folder ``img_dir/<split>``; for ``img_dir`` itself read through a split file of
+        ``<split>/<id>`` lines (``nested``), every ``meta/<split>.csv`` with its ids
+        prefixed by ``<split>/``. ``('', {})`` when there is no sidecar.
+        """
         if self.meta_file is not None:
             path = self.meta_file
             if self.data_root is not None and not osp.isabs(path):
                 path = osp.join(self.data_root, path)
             if not osp.isfile(path):
                 raise FileNotFoundError(f'ARTeFACT meta_file {path} does not exist')
-            return path
+            return path, self._read_sidecar(path)
         split_dir = osp.normpath(img_dir)
         path = osp.join(osp.dirname(osp.dirname(split_dir)), 'meta',
                         osp.basename(split_dir) + '.csv')
-        return path if osp.isfile(path) else None
+        if osp.isfile(path):
+            return path, self._read_sidecar(path)
+        meta_dir = osp.join(osp.dirname(split_dir), 'meta')
+        files = sorted(glob.glob(osp.join(meta_dir, '*.csv'))) if nested else []
+        rows = {}
+        for path in files:
+            split = osp.splitext(osp.basename(path))[0]
+            rows.update({f'{split}/{key}': row for key, row in self._read_sidecar(path).items()})
+        return (f'{meta_dir}/*.csv' if files else ''), rows
 
     def _attach_sidecar(self, data_list: List[dict], img_dir: str) -> None:
         """Put material/content/type of each image id into its data info."""
-        path = self._sidecar_path(img_dir)
-        rows = self._read_sidecar(path) if path is not None else {}
-        for info in data_list:
-            sample_id = osp.relpath(info['img_path'], img_dir)[:-len(self.img_suffix)]
-            sample_id = sample_id.replace(osp.sep, '/')
-            if path is not None and sample_id not in rows:
+        sample_ids = [osp.relpath(info['img_path'], img_dir)[:-len(self.img_suffix)]
+                      .replace(osp.sep, '/') for info in data_list]
+        path, rows = self._sidecar_rows(img_dir, any('/' in i for i in sample_ids))
+        for info, sample_id in zip(data_list, sample_ids):
+            if path and sample_id not in rows:
                 raise ValueError(f'ARTeFACT sidecar {path} has no row for image id '
                                  f"'{sample_id}' ({info['img_path']}). Rewrite the sidecar "
                                  f'with the converter/generator that wrote the data, or '

@@ -6,25 +6,41 @@ out exactly once. The groups come from the ``meta/<split>.csv`` sidecars the con
 the demo generator write (columns ``id``, ``material``, ``content``). Images of one
 ``parent_id`` (tiles of one source image) stay in one split, so no picture leaks from train
 into test.
+
+A fold is written as mmseg split files (``ann_file``): ``<out>/<fold>/<split>.txt``, one
+line ``<split folder>/<id>`` per image, relative to the data root's ``img_dir/`` and
+``ann_dir/``, so mmseg's own dataset loading reads it; ``<out>/folds.json`` names the held-out
+group of each fold.
 """
 import csv
+import json
+import os.path as osp
 import random
+import re
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, NamedTuple, Tuple
 
 HOLDOUT_KEYS = ('material', 'content')
+SPLITS = ('train', 'val', 'test')
+FOLDS_INDEX = 'folds.json'
 
 
-def read_groups(data_root, key: str) -> Tuple[Dict[str, str], Dict[str, str]]:
-    """``({image id: value of key}, {image id: parent_id})`` over ``data_root/meta/*.csv``."""
+class FoldSource(NamedTuple):
+    """Per image id: its group, its source image and the split folder it lies in."""
+    groups: Dict[str, str]
+    parents: Dict[str, str]
+    folders: Dict[str, str]
+
+
+def read_groups(data_root, key: str) -> FoldSource:
+    """The ``key`` value, ``parent_id`` and split folder of each image of ``data_root``."""
     if key not in HOLDOUT_KEYS:
         raise ValueError(f'holdout key must be one of {HOLDOUT_KEYS}, got {key!r}')
     files = sorted(Path(data_root, 'meta').glob('*.csv'))
     if not files:
         raise FileNotFoundError(f'{data_root}/meta/ holds no <split>.csv sidecar: the '
                                 'folds are made from the converter\'s metadata')
-    groups: Dict[str, str] = {}
-    parents: Dict[str, str] = {}
+    source = FoldSource({}, {}, {})
     for path in files:
         with open(path, newline='', encoding='utf-8') as f:
             for line, row in enumerate(csv.DictReader(f), start=2):
@@ -32,11 +48,12 @@ def read_groups(data_root, key: str) -> Tuple[Dict[str, str], Dict[str, str]]:
                     raise ValueError(f'{path} has no {key!r} / id column')
                 if not row[key]:
                     raise ValueError(f'{path} line {line}: image {row["id"]!r} has no {key}')
-                if row['id'] in groups:
+                if row['id'] in source.groups:
                     raise ValueError(f'{path} line {line}: image {row["id"]!r} is listed twice')
-                groups[row['id']] = row[key]
-                parents[row['id']] = row.get('parent_id') or row['id']
-    return groups, parents
+                source.groups[row['id']] = row[key]
+                source.parents[row['id']] = row.get('parent_id') or row['id']
+                source.folders[row['id']] = path.stem
+    return source
 
 
 def make_folds(groups: Dict[str, str], parents: Dict[str, str], val_fraction: float = 0.15,
@@ -70,3 +87,50 @@ def make_folds(groups: Dict[str, str], parents: Dict[str, str], val_fraction: fl
                 splits['train'].append(image)
         folds.append(dict(holdout=value, splits=splits))
     return folds
+
+
+def fold_name(key: str, group: str) -> str:
+    """A file-system-safe fold name, e.g. ``material_canvas``."""
+    return f"{key}_{re.sub(r'[^A-Za-z0-9]+', '_', group).strip('_')}"
+
+
+def write_folds(out, key: str, folds: List[dict], folders: Dict[str, str],
+                **index_info) -> List[dict]:
+    """Write each fold's split files and ``folds.json``; return the index entries."""
+    out = Path(out)
+    index = []
+    for fold in folds:
+        name = fold_name(key, fold['holdout'])
+        if any(entry['name'] == name for entry in index):
+            raise ValueError(f'groups {fold["holdout"]!r} and another one both give the '
+                             f'fold name {name!r}')
+        (out / name).mkdir(parents=True, exist_ok=True)
+        for split in SPLITS:
+            lines = [f'{folders[image]}/{image}\n' for image in fold['splits'][split]]
+            (out / name / f'{split}.txt').write_text(''.join(lines))
+        index.append(dict(name=name, holdout=fold['holdout'],
+                          **{split: len(fold['splits'][split]) for split in SPLITS}))
+    (out / FOLDS_INDEX).write_text(json.dumps(
+        dict(holdout_key=key, folds=index, **index_info), indent=2) + '\n')
+    return index
+
+
+def fold_of_split_file(ann_file: str) -> Dict[str, str]:
+    """``{'key', 'group', 'name'}`` of the fold whose split file ``ann_file`` is.
+
+    The fold is read from the ``folds.json`` that :func:`write_folds` puts next to the
+    fold folders (``<out>/<fold>/<split>.txt``).
+    """
+    fold_dir = osp.dirname(osp.abspath(ann_file))
+    index_path = osp.join(osp.dirname(fold_dir), FOLDS_INDEX)
+    if not osp.isfile(index_path):
+        raise FileNotFoundError(
+            f'{ann_file} is not a split file of tools/misc/make_folds.py: there is no '
+            f'{index_path} next to its fold folder')
+    with open(index_path, encoding='utf-8') as f:
+        index = json.load(f)
+    name = osp.basename(fold_dir)
+    for entry in index.get('folds', []):
+        if entry['name'] == name:
+            return dict(key=index['holdout_key'], group=entry['holdout'], name=name)
+    raise ValueError(f'{index_path} lists no fold {name!r} (the folder of {ann_file})')

@@ -12,7 +12,7 @@ pixels, not a mean over images), giving a percentile interval. A resample is a
 vector of per-image counts, so the sums of all resamples are one matrix product
 (``counts @ stacked confusions``).
 """
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -311,6 +311,47 @@ def paired_bootstrap_diff(model_a_confs, model_b_confs, stat_fn: StatFn = mean_i
                 mean=mean, low=low, high=high,
                 significant=bool(low > 0 or high < 0), p_value=float(p_value),
                 n_boot=int(n_boot), n_images=int(a.shape[1]))
+
+
+def cross_fold_ci(fold_confusions: Sequence, stat_fn: StatFn = mean_iou, n_boot: int = 10000,
+                  seed: int = 0, alpha: float = 0.05) -> Dict[str, object]:
+    """Mean of a metric over leave-one-group-out folds, with a two-level bootstrap interval.
+
+    Each fold's metric is computed on its own held-out images and the estimate is the mean
+    over folds (each held-out group counts once, whatever its size). A resample draws the
+    folds with replacement and, within each drawn fold, its images with replacement, so the
+    interval holds both sources of chance: which groups there are and which images they hold.
+
+    Args:
+        fold_confusions: one (N_f, C, C) (or (S, N_f, C, C)) confusion stack per fold.
+        stat_fn, n_boot, seed, alpha: As in :func:`bootstrap_ci`.
+
+    Returns:
+        dict: 'estimate', 'low', 'high', 'per_fold' (the metric of each fold),
+        'n_folds', 'n_images', 'n_boot'.
+    """
+    _check_alpha(alpha)
+    folds = [_as_seed_stack(confs, 'cross_fold_ci') for confs in fold_confusions]
+    if len(folds) < 2:
+        raise ValueError(f'cross_fold_ci: needs at least 2 folds, got {len(folds)}')
+    if len({confs.shape[-1] for confs in folds}) != 1:
+        raise ValueError('cross_fold_ci: the folds have different numbers of classes: '
+                         f'{[confs.shape[-1] for confs in folds]}')
+    if n_boot < 1:
+        raise ValueError(f'n_boot must be >= 1, got {n_boot}')
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(folds), size=(n_boot, len(folds)))  # folds drawn per resample
+    values = np.empty(picks.shape)
+    for index, confs in enumerate(folds):
+        slots = picks == index
+        if slots.any():  # an independent image resample for every slot that drew this fold
+            counts = resample_counts(confs.shape[1], int(slots.sum()), int(rng.integers(2**31)))
+            values[slots] = _resampled_stat(confs, counts, stat_fn)
+    per_fold = [_point_estimate(confs, stat_fn) for confs in folds]
+    low, high = _percentiles(nanmean(values, axis=1), alpha)
+    return dict(estimate=float(nanmean(np.asarray(per_fold))), low=low, high=high,
+                per_fold=per_fold, n_folds=len(folds),
+                n_images=int(sum(confs.shape[1] for confs in folds)), n_boot=int(n_boot))
 
 
 def holm_adjust(p_values) -> np.ndarray:

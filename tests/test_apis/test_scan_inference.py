@@ -83,3 +83,21 @@ def test_scan_speed_methods_agree(tmp_path):
         assert result['mask'].shape == (96, 96) and result['windows'] == 4, method
         assert result['seconds'] > 0 and result['peak_mib'] >= result['base_mib']
         np.testing.assert_array_equal(result['mask'], results['infer']['mask'], method)
+
+
+def test_scan_speed_on_an_untrained_config_fetches_no_weights(tmp_path, monkeypatch):
+    """--scan on a config alone (pretrained=True, no checkpoint): no method,
+    MMSegInferencer's own build included, asks timm for pretrained weights."""
+    import timm.models._builder as timm_builder
+    from mmengine import Config
+
+    from artseg_mm.analysis.scan_speed import run_method
+
+    def no_fetch(*args, **kwargs):
+        raise AssertionError('pretrained weights were fetched')
+    monkeypatch.setattr(timm_builder, 'load_pretrained', no_fetch)
+    cfg = Config.fromfile(str(write_work_dir(tmp_path) / 'tiny_convnext.py'))
+    cfg.model.backbone.pretrained = True
+    cfg.dump(str(tmp_path / 'untrained.py'))
+    result = run_method('mmseg_inferencer', str(tmp_path / 'untrained.py'), None, 64)
+    assert result['mask'].shape == (64, 64) and result['windows'] == 1

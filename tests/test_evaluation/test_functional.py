@@ -7,7 +7,7 @@ import torch
 
 import artseg_mm  # noqa: F401
 from artseg_mm.evaluation.functional import (bootstrap_ci, class_iou, confusion_matrix,
-                                             holm_adjust, mean_dice, mean_iou,
+                                             cross_fold_ci, holm_adjust, mean_dice, mean_iou,
                                              metrics_from_confusion, paired_bootstrap_diff,
                                              resample_counts)
 
@@ -141,6 +141,29 @@ def test_two_image_bootstrap_matches_the_three_possible_resamples():
     assert ci['low'] == pytest.approx(min(m_aa, m_bb, m_ab))
     assert ci['high'] == pytest.approx(max(m_aa, m_bb, m_ab))
     assert ci['boot_mean'] == pytest.approx(0.25 * m_aa + 0.5 * m_ab + 0.25 * m_bb, abs=0.01)
+
+
+def test_cross_fold_mean_weighs_folds_equally_and_resamples_folds():
+    a = np.array([[9, 1], [1, 9]])    # every image of fold A is good
+    b = np.array([[5, 5], [5, 5]])    # every image of fold B is bad
+    m_a, m_b = (float(metrics_from_confusion(c)['mIoU']) for c in (a, b))
+    fold_a, fold_b = np.stack([a] * 3), np.stack([b] * 7)
+    ci = cross_fold_ci([fold_a, fold_b], mean_iou, n_boot=20000, seed=0)
+    # the mean of the two folds, not the 3:7 pooled images
+    assert ci['estimate'] == pytest.approx((m_a + m_b) / 2)
+    assert ci['per_fold'] == pytest.approx([m_a, m_b])
+    assert (ci['n_folds'], ci['n_images']) == (2, 10)
+    # fold draws {A,A}, {A,B}, {B,B}: the interval reaches both folds' values
+    assert ci['low'] == pytest.approx(min(m_a, m_b))
+    assert ci['high'] == pytest.approx(max(m_a, m_b))
+    # images that vary within a fold widen it beyond the fold values
+    mixed = cross_fold_ci([np.stack([a, a, b]), np.stack([b, b, a])], mean_iou,
+                          n_boot=4000, seed=0)
+    assert mixed['low'] < min(mixed['per_fold']) and mixed['high'] > max(mixed['per_fold'])
+    with pytest.raises(ValueError, match='at least 2 folds'):
+        cross_fold_ci([fold_a])
+    with pytest.raises(ValueError, match='different numbers of classes'):
+        cross_fold_ci([fold_a, np.zeros((2, 3, 3))])
 
 
 def test_seed_stack_pools_runs():

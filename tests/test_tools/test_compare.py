@@ -301,3 +301,56 @@ def test_runs_of_one_config_are_pooled_only_across_seeds(tiny_demo_root):
     # the settings alone equal but the seed repeated: one run passed twice
     with pytest.raises(ValueError, match=r'have the seeds \[0, 0\]'):
         compare.group_runs([make_run(a, 'tiny', 0), make_run(a.copy(), 'tiny@2', 0)])
+
+
+def fold_config(data_root: Path, split_file: Path, head_convs: int = 1) -> Config:
+    """tiny_config tested on one fold's held-out split."""
+    cfg = tiny_config(data_root, head_convs, seed=0)
+    cfg.test_dataloader.dataset.ann_file = str(split_file)
+    cfg.test_dataloader.dataset.data_prefix = dict(img_path='img_dir', seg_map_path='ann_dir')
+    return cfg
+
+
+def test_folds_mode_reports_each_held_out_group_and_the_mean_over_folds(tiny_demo_root,
+                                                                        tmp_path):
+    from artseg_mm.datasets.folds import make_folds, read_groups, write_folds
+    source = read_groups(tiny_demo_root, 'material')
+    splits = tmp_path / 'splits'
+    index = write_folds(splits, 'material', make_folds(source.groups, source.parents, 0.3),
+                        source.folders)
+    assert len(index) >= 2
+    runs = [fake_work_dir(tmp_path / 'runs', f"tiny@{entry['name']}",
+                          fold_config(tiny_demo_root, splits / entry['name'] / 'test.txt'),
+                          torch_seed=0, best=True) for entry in index]
+    out = tmp_path / 'out'
+    assert compare.main([*map(str, runs), '--folds', '--out', str(out), '--n-boot', '300']) == 0
+    with open(out / 'folds.csv', newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [row['group'] for row in rows] == sorted(e['holdout'] for e in index) + [
+        'mean over folds']
+    by_group = {row['group']: row for row in rows}
+    for entry in index:  # each group scored on its own held-out images
+        assert int(by_group[entry['holdout']]['n_images']) == entry['test']
+        per_image = json.loads((out / 'runs' / f"tiny_{entry['name']}" / 'per_image.json')
+                               .read_text())
+        assert {image['material'] for image in per_image['images']} == {entry['holdout']}
+    overall = by_group['mean over folds']
+    groups_miou = [float(by_group[e['holdout']]['mIoU']) for e in index]
+    assert float(overall['mIoU']) == pytest.approx(np.mean(groups_miou), abs=0.01)
+    assert float(overall['mIoU_ci_low']) <= float(overall['mIoU']) <= float(
+        overall['mIoU_ci_high'])
+    assert int(overall['n_images']) == sum(e['test'] for e in index)
+    assert 'damage_IoU' in overall and (out / 'folds.png').stat().st_size > 0
+    assert 'Leave-one-material-out' in (out / 'folds.md').read_text()
+    # a fold run with other settings is not the same protocol
+    odd = fake_work_dir(tmp_path / 'odd', f"tiny@{index[0]['name']}",
+                        fold_config(tiny_demo_root, splits / index[0]['name'] / 'test.txt', 2),
+                        torch_seed=0, best=True)
+    with pytest.raises(ValueError, match=r'differ in more than their split files: '
+                                         r'model.decode_head.num_convs: 2 != 1'):
+        compare.main([str(odd), *map(str, runs[1:]), '--folds', '--out', str(out)])
+    # a run that is not a fold run is named
+    plain = fake_work_dir(tmp_path / 'plain', 'tiny', tiny_config(tiny_demo_root, 1, 0),
+                          torch_seed=0, best=True)
+    with pytest.raises(ValueError, match='ann_file is not set, so this is not a fold run'):
+        compare.main([str(plain), *map(str, runs), '--folds', '--out', str(out)])

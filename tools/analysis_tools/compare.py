@@ -35,6 +35,11 @@ Writes to ``--out``:
 * ``runs/<run>/``: each run's ArtSegMetric files (per_image.json, per_class.csv,
   per_group.csv by material/content, metrics.json).
 
+With ``--folds`` the work dirs are leave-one-group-out runs (``make folds``: one per model
+and fold of ``tools/misc/make_folds.py``), and it writes ``folds.{csv,json,md}`` and
+``folds.png`` instead: per model, the metric on each held-out group (bootstrap over its
+images) and the mean over folds (bootstrap over folds and the images within them).
+
 Example::
 
     python tools/analysis_tools/compare.py work_dirs/convnext_tiny_upernet_demo \
@@ -62,10 +67,12 @@ from mmengine.config import Config, DictAction
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.apis import find_config_dump, init_model
 from artseg_mm.datasets.artefact_classes import DAMAGE_CLASS_INDEX_BINARY
+from artseg_mm.datasets.folds import fold_of_split_file
 from artseg_mm.evaluation import (ArtSegMetric, bootstrap_ci, class_iou, holm_adjust,
                                   load_per_image, mean_iou, metrics_from_confusion,
                                   paired_bootstrap_diff, per_class_intervals)
 from artseg_mm.evaluation.artseg_metric import is_binary_damage
+from artseg_mm.evaluation.cross_fold import summarize_folds, write_fold_report
 from artseg_mm.runtime_checks import find_test_checkpoint
 
 SEED_SUFFIX = re.compile(r'_seed\d+$')
@@ -95,6 +102,11 @@ def parse_args(argv=None):
                         help='skip the FLOPs count (it runs one 512x512 forward per model)')
     parser.add_argument('--grid-size', type=int, default=384,
                         help='longest side of each panel of the prediction grid')
+    parser.add_argument(
+        '--folds', action='store_true',
+        help='the WORK_DIRs are the fold runs of tools/misc/make_folds.py splits (make '
+        'folds): report each held-out group and the mean over folds, with intervals '
+        '(no FLOPs, pairs or grids)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='overrides applied to every dumped config, e.g. '
@@ -342,12 +354,14 @@ def flat_settings(cfg: Config) -> Dict[str, object]:
     return flat
 
 
-def setting_differences(a: Config, b: Config) -> List[str]:
-    """``key: value_a != value_b`` for every setting two configs differ in, but the seed."""
+def setting_differences(a: Config, b: Config, allowed: Tuple[str, ...] = ()) -> List[str]:
+    """``key: value_a != value_b`` for every setting two configs differ in, but the seed
+    (and the ``allowed`` keys)."""
     fa, fb = flat_settings(a), flat_settings(b)
+    skip = POOLABLE_KEYS + tuple(allowed)
     diffs = []
     for key in sorted(set(fa) | set(fb)):
-        if key in POOLABLE_KEYS or any(key.startswith(k + '.') for k in POOLABLE_KEYS):
+        if key in skip or any(key.startswith(k + '.') for k in skip):
             continue
         va, vb = fa.get(key, '<not set>'), fb.get(key, '<not set>')
         if va != vb:
@@ -385,6 +399,58 @@ def group_runs(runs: List[Run]) -> Dict[str, List[Run]]:
                 f'the seeds {seeds}: a repeated seed is the same run twice, not another '
                 'seed; pass each run once')
     return groups
+
+
+# what the runs of one model differ in across the folds of a protocol: their split files
+FOLD_KEYS = tuple(f'{split}_dataloader.dataset.ann_file' for split in ('train', 'val', 'test'))
+
+
+def fold_runs(runs: List[Run]) -> Tuple[str, Dict[str, Dict[str, Run]]]:
+    """The holdout key and model -> held-out group -> run, checked to be one protocol."""
+    key, table = None, {}
+    for run in runs:
+        ann_file = run.cfg.test_dataloader.dataset.get('ann_file')
+        if not ann_file:
+            raise ValueError(f'{run.config_path}: test_dataloader.dataset.ann_file is not set, '
+                             'so this is not a fold run (make folds trains them)')
+        fold = fold_of_split_file(ann_file)
+        if key not in (None, fold['key']):
+            raise ValueError(f'{run.work_dir} holds out a {fold["key"]}, the others a {key}')
+        key = fold['key']
+        folds = table.setdefault(run.model, {})
+        if fold['group'] in folds:
+            raise ValueError(f'{folds[fold["group"]].work_dir} and {run.work_dir} are both '
+                             f'{run.model} on fold {fold["name"]}: pass each fold once')
+        run.name = f'{run.model}_{fold["name"]}'
+        folds[fold['group']] = run
+    for model, folds in table.items():
+        first = next(iter(folds.values()))
+        for run in folds.values():
+            diffs = setting_differences(first.cfg, run.cfg, FOLD_KEYS)
+            if diffs:
+                raise ValueError(f'{first.work_dir} and {run.work_dir} are folds of {model!r} '
+                                 f'but differ in more than their split files: '
+                                 f'{"; ".join(diffs[:8])}')
+    groups = {model: sorted(folds) for model, folds in table.items()}
+    if len({tuple(g) for g in groups.values()}) > 1:
+        raise ValueError(f'the models were run on different folds: {groups}')
+    return key, {model: dict(sorted(folds.items())) for model, folds in table.items()}
+
+
+def compare_folds(runs: List[Run], args) -> int:
+    """Per held-out group and mean over folds, for every model (``--folds``)."""
+    key, table = fold_runs(runs)
+    args.no_flops = True
+    for run in runs:
+        evaluate_run(run, args, {})
+    binary = is_binary_damage(runs[0].per_image['classes'])
+    stats = {name: STATS[name] for name in (['mIoU', 'damage_IoU'] if binary else ['mIoU'])}
+    results = {model: {group: run.per_image['confusions'] for group, run in folds.items()}
+               for model, folds in table.items()}
+    rows = summarize_folds(results, stats, args.n_boot, args.seed, args.alpha)
+    paths = write_fold_report(rows, list(stats), key, args.out, args.n_boot, args.alpha)
+    print(f'written: {", ".join(paths)}')
+    return 0
 
 
 def _pct(value) -> Optional[float]:
@@ -784,6 +850,8 @@ def main(argv=None) -> int:
         raise ValueError(f'--images must be >= 1, got {args.images}')
     os.makedirs(args.out, exist_ok=True)
     runs = load_runs(args.work_dirs, args.cfg_options)
+    if args.folds:
+        return compare_folds(runs, args)
     keep: dict = {}
     for run in runs:
         evaluate_run(run, args, keep)

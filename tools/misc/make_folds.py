@@ -1,17 +1,16 @@
-"""Write leave-one-group-out split files (one per material or content type) of a data root.
+"""Write leave-one-group-out folds (one per material or content type) of a data root.
 
-    python tools/misc/make_folds.py data/artefact_demo --holdout material --out data/folds
+    python tools/misc/make_folds.py data/artefact_demo --holdout material --out DIR
 
-Writes ``<out>/<holdout>_<group>.json`` = ``{"train": [ids], "val": [ids], "test": [ids]}``
-(ids as in the data root's ``meta/<split>.csv``) and ``<out>/folds.json`` listing them.
+Writes ``DIR/<holdout>_<group>/{train,val,test}.txt`` (mmseg split files: one
+``<split folder>/<id>`` per line, relative to the data root's ``img_dir/`` and
+``ann_dir/``) and ``DIR/folds.json`` naming each fold's held-out group. Train a fold with
+``--cfg-options`` that point the dataloaders at them (``make folds`` does).
 """
 import argparse
-import json
-import re
 import sys
-from pathlib import Path
 
-from artseg_mm.datasets.folds import HOLDOUT_KEYS, make_folds, read_groups
+from artseg_mm.datasets.folds import HOLDOUT_KEYS, make_folds, read_groups, write_folds
 
 
 def main(argv=None) -> int:
@@ -22,21 +21,13 @@ def main(argv=None) -> int:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', required=True, help='folder for the split files')
     args = parser.parse_args(argv)
-    groups, parents = read_groups(args.data_root, args.holdout)
-    folds = make_folds(groups, parents, args.val, args.seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    index = []
-    for fold in folds:
-        name = f"{args.holdout}_{re.sub(r'[^A-Za-z0-9]+', '_', fold['holdout'])}"
-        (out / f'{name}.json').write_text(json.dumps(fold['splits'], indent=2) + '\n')
-        index.append(dict(name=name, holdout=fold['holdout'],
-                          **{k: len(v) for k, v in fold['splits'].items()}))
-        print(f"{name}: test {len(fold['splits']['test'])} ({fold['holdout']}), "
-              f"train {len(fold['splits']['train'])}, val {len(fold['splits']['val'])}")
-    (out / 'folds.json').write_text(json.dumps(dict(
-        data_root=str(args.data_root), holdout=args.holdout, seed=args.seed,
-        folds=index), indent=2) + '\n')
+    source = read_groups(args.data_root, args.holdout)
+    folds = make_folds(source.groups, source.parents, args.val, args.seed)
+    index = write_folds(args.out, args.holdout, folds, source.folders,
+                        data_root=str(args.data_root), seed=args.seed)
+    for entry in index:
+        print(f"{entry['name']}: test {entry['test']} ({entry['holdout']}), "
+              f"train {entry['train']}, val {entry['val']}")
     return 0
 
 
