@@ -89,17 +89,33 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds pickled objects that ``weights_only=True`` refuses."""
 
 
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read at all: empty, truncated or not a checkpoint."""
+
+
 def load_checkpoint_file(filename: str, map_location=None) -> Any:
-    """``torch.load(filename, weights_only=True)``, with a clear refusal.
+    """``torch.load(filename, weights_only=True)``, with clear refusals.
 
     A file that needs a global outside the allow-list is refused with the
-    global's name and the command that converts a *trusted* file once.
+    global's name and the command that converts a *trusted* file once; an empty
+    or truncated file (an interrupted save) with its name and size.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename}')
+    size = osp.getsize(filename)
+    if size == 0:
+        raise CorruptCheckpointError(f'checkpoint {filename} is empty (0 bytes): an '
+                                     'interrupted save? Use an earlier checkpoint.')
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
+    except (EOFError, RuntimeError) as error:
+        if isinstance(error, RuntimeError) and 'PytorchStreamReader' not in str(error):
+            raise  # e.g. a CUDA checkpoint without CUDA: torch's message says so
+        raise CorruptCheckpointError(
+            f'checkpoint {filename} ({size} bytes) cannot be read: {error}. It is '
+            'truncated (an interrupted save or copy?) or not a PyTorch checkpoint; '
+            'use an earlier checkpoint.') from error
     except pickle.UnpicklingError as error:
         found = re.search(r'unsupported global:?\s+(?:GLOBAL\s+)?([\w.]+)', str(error),
                           flags=re.IGNORECASE)

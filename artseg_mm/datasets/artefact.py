@@ -3,6 +3,7 @@ import csv
 import glob
 import json
 import os.path as osp
+import warnings
 from typing import Dict, List, Optional, Tuple
 
 import mmengine.fileio as fileio
@@ -17,6 +18,10 @@ HOW_TO_MAKE_DATA = (
     'data/artefact_demo), or convert the real ARTeFACT release with '
     '`python tools/dataset_converters/artefact.py` (it writes data/artefact).')
 SIDECAR_FIELDS = ('material', 'content', 'type')
+
+
+class LeftOutFilesWarning(UserWarning):
+    """Files in a split folder that the dataset does not read."""
 
 
 @DATASETS.register_module()
@@ -115,8 +120,32 @@ class ARTeFACTDataset(BaseSegDataset):
                     f'{len(missing)} of {len(data_list)} images have no mask: {listed}'
                     f'{" ..." if len(missing) > 5 else ""}. Every image in {img_dir} needs a '
                     f'mask of the same name in {ann_dir}.')
+        if not (self.ann_file and osp.isfile(self.ann_file)):  # a folder listing
+            self._warn_left_out(data_list, img_dir, ann_dir)
         self._attach_sidecar(data_list, img_dir)
         return data_list
+
+    def _warn_left_out(self, data_list: List[dict], img_dir: str,
+                       ann_dir: Optional[str]) -> None:
+        """Say which files of the split folders the listing did not take: images of
+        another extension (only ``img_suffix`` files are read) and masks without an image."""
+        def listing(folder):
+            return sorted(fileio.list_dir_or_file(folder, list_dir=False, recursive=True,
+                                                  backend_args=self.backend_args))
+        taken = {osp.relpath(info['img_path'], img_dir) for info in data_list}
+        problems = [(f'{img_dir}: files that are not {self.img_suffix} images are not read',
+                     [name for name in listing(img_dir)
+                      if name not in taken and not name.startswith('.')])]
+        if ann_dir is not None and osp.isdir(ann_dir):
+            masks = {osp.relpath(info['seg_map_path'], ann_dir) for info in data_list}
+            problems.append((f'{ann_dir}: masks without an image in {img_dir}',
+                             [name for name in listing(ann_dir)
+                              if name not in masks and not name.startswith('.')]))
+        for what, names in problems:
+            if names:
+                warnings.warn(LeftOutFilesWarning(
+                    f'ARTeFACTDataset: {what} ({len(names)}): {", ".join(names[:5])}'
+                    f'{" ..." if len(names) > 5 else ""}'), stacklevel=2)
 
     def _check_label_mode_on_disk(self) -> None:
         """Refuse ``label_mode='full'`` on masks the converter already made binary."""

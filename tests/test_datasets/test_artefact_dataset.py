@@ -191,6 +191,21 @@ def test_image_without_mask(root_copy):
     assert '1 of 4 images have no mask' in str(err.value)
 
 
+def test_files_the_listing_leaves_out_are_named(root_copy):
+    from artseg_mm.datasets.artefact import LeftOutFilesWarning
+    image = root_copy / 'img_dir' / 'train' / 'scan.jpg'
+    cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+    stray = sorted((root_copy / 'ann_dir' / 'train').glob('*.png'))[0]
+    shutil.copy(stray, stray.with_name('orphan.png'))
+    with pytest.warns(LeftOutFilesWarning) as records:
+        ds = build(root_copy, 'train')
+    messages = [str(r.message) for r in records if r.category is LeftOutFilesWarning]
+    assert len(ds) == 4  # the jpg is not read, the orphan mask has no image
+    assert any('files that are not .png images are not read (1): scan.jpg' in m
+               for m in messages)
+    assert any('masks without an image' in m and '(1): orphan.png' in m for m in messages)
+
+
 def index_of(ds, name):
     return next(i for i in range(len(ds)) if ds.get_data_info(i)['img_path'].endswith(name))
 

@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import artseg_mm  # noqa: F401
-from artseg_mm.compat import UnsafeCheckpointError, load_checkpoint_file
+from artseg_mm.compat import CorruptCheckpointError, UnsafeCheckpointError, load_checkpoint_file
 from artseg_mm.engine import AtomicLocalBackend
 from artseg_mm.engine.checkpoint_match import state_dict_mismatch
 from artseg_mm.runtime_checks import find_resume_checkpoint
@@ -135,6 +135,23 @@ def test_crafted_pickle_is_refused_without_running_it(tmp_path, monkeypatch):
     with pytest.raises(UnsafeCheckpointError):
         CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert not (tmp_path / 'PWNED').exists()
+
+
+def test_empty_and_truncated_checkpoints_are_named(tmp_path):
+    """Every loader (mmengine's too: Runner, init_model, the tools) names the file."""
+    from mmengine.runner import CheckpointLoader
+    full = tmp_path / 'epoch_1.pth'
+    torch.save({'state_dict': {'w': torch.ones(1000)}, 'meta': {'epoch': 1}}, full)
+    empty, cut = tmp_path / 'empty.pth', tmp_path / 'cut.pth'
+    empty.write_bytes(b'')
+    cut.write_bytes(full.read_bytes()[:len(full.read_bytes()) // 2])
+    with pytest.raises(CorruptCheckpointError, match=rf'{empty} is empty \(0 bytes\)'):
+        load_checkpoint_file(str(empty))
+    for load in (load_checkpoint_file, CheckpointLoader.load_checkpoint):
+        with pytest.raises(CorruptCheckpointError,
+                           match=rf'{cut} \({cut.stat().st_size} bytes\) cannot be read: '
+                                 r'.*truncated'):
+            load(str(cut))
 
 
 def test_atomic_put_leaves_old_file_when_killed(tmp_path):
