@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,27 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+CUDA_SKIP_REASON = ('needs a CUDA device: torch.cuda.is_available() is False '
+                    '(run them with tools/misc/gpu_check.sh on a GPU machine)')
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'cuda: needs a CUDA device; skipped when torch.cuda.is_available() '
+        'is False (select with -m cuda)')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``cuda`` when no CUDA device is present."""
+    cuda_items = [item for item in items if item.get_closest_marker('cuda')]
+    if not cuda_items:
+        return
+    import torch
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=CUDA_SKIP_REASON)
+    for item in cuda_items:
+        item.add_marker(skip)
 
 
 def load_script(path: Path, name: str):
@@ -49,6 +71,28 @@ def tiny_run_options(data_root: Path, epochs: int = 1, ckpt_interval: int = 1) -
     ]
 
 
+def dist_run_options(data_root: Path) -> list:
+    """tiny_run_options for multi-process runs: one checkpoint (no best-mIoU
+    copy); mmengine still validates after the last epoch, over all ranks."""
+    return tiny_run_options(data_root) + ['train_cfg.val_interval=5',
+                                          'default_hooks.checkpoint.save_best=None']
+
+
+# --cfg-options for a demo ConvNeXt config: a ConvNeXt-atto encoder and a
+# 16-channel head, for tests of a launch path (the model's size only costs time)
+SMALL_MODEL_OPTIONS = ['model.backbone.model_name=convnext_atto',
+                       'model.backbone.drop_path_rate=0.0',
+                       'model.decode_head.channels=16',
+                       'model.decode_head.in_channels=None']
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a rendezvous)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
 def run_tool(args, cwd=REPO, env_extra=None, check=True, timeout=900):
     """Run a repo tool with this interpreter; show its output when it fails."""
     env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='2')
@@ -63,6 +107,48 @@ def run_tool(args, cwd=REPO, env_extra=None, check=True, timeout=900):
 
 
 PY = sys.executable
+# the study's four configs (configs/<name>_artefact.py)
+STUDY_CONFIGS = ['convnext_tiny_upernet', 'swin_tiny_upernet', 'coat_lite_small_upernet',
+                 'resnet50_unet']
+
+
+def study_config(name: str):
+    """configs/<name>_artefact.py with pretrained backbone weights off (no network)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(REPO / 'configs' / f'{name}_artefact.py')
+    cfg.model.backbone.pretrained = False
+    return cfg
+
+
+def build_study_model(name_or_cfg):
+    """The model of a study config (a name, or a Config from study_config)."""
+    from mmengine.registry import init_default_scope
+
+    import artseg_mm  # noqa: F401
+    from mmseg.registry import MODELS
+    cfg = study_config(name_or_cfg) if isinstance(name_or_cfg, str) else name_or_cfg
+    init_default_scope('mmseg')
+    return MODELS.build(cfg.model)
+
+
+def study_batch(size: int, n: int = 2, seed: int = 0):
+    """``(inputs, data_samples)``: n random size x size images with binary
+    labels, their first 4 rows ignored (255) as on scan borders."""
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    gen = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(n, 3, size, size, generator=gen)
+    samples = []
+    for _ in range(n):
+        label = torch.randint(0, 2, (1, size, size), generator=gen)
+        label[:, :4] = 255
+        sample = SegDataSample(gt_sem_seg=PixelData(data=label))
+        sample.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
+                                 pad_shape=(size, size)))
+        samples.append(sample)
+    return inputs, samples
+
 STRIDES = (4, 8, 16, 32)  # a four-stage encoder's output strides
 # feature channels of the study's encoders at those strides (timm)
 BACKBONE_CHANNELS = {

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Usage: bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCESSES [test.py options]
+# Across nodes: run it on each node with the same NNODES, MASTER_ADDR (node 0's
+# address) and PORT, and NODE_RANK 0..NNODES-1 (e.g. NNODES=2 NODE_RANK=1).
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3

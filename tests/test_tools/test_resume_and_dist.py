@@ -1,11 +1,15 @@
-"""A killed run resumes to the uninterrupted result; dist_train.sh with 2 CPU processes."""
+"""A killed run resumes to the uninterrupted result; dist_train.sh with 2 CPU
+processes, on one node and as two nodes."""
+import os
 import signal
+import subprocess
 import textwrap
 
 import torch
 
 from artseg_mm.compat import load_checkpoint_file
-from conftest import PY, REPO, read_scalars, run_tool, tiny_run_options
+from conftest import (PY, REPO, SMALL_MODEL_OPTIONS, dist_run_options, free_port,
+                      read_scalars, run_tool, tiny_run_options)
 
 CONFIG = REPO / 'configs/demo/convnext_tiny_upernet_demo.py'
 EPOCHS = 3
@@ -89,8 +93,7 @@ def test_dist_train_two_cpu_processes(tiny_demo_root, tmp_path):
     work_dir = tmp_path / 'dist'
     proc = run_tool(['bash', REPO / 'tools/dist_train.sh', CONFIG, '2',
                      '--work-dir', work_dir, '--cfg-options',
-                     *tiny_run_options(tiny_demo_root), 'train_cfg.val_interval=5',
-                     'default_hooks.checkpoint.save_best=None'],
+                     *dist_run_options(tiny_demo_root)],
                     env_extra={'PYTHON': PY, 'PORT': '29517', 'OMP_NUM_THREADS': '1'})
     log = proc.stdout + proc.stderr
     assert 'Distributed training: True' in log
@@ -101,3 +104,41 @@ def test_dist_train_two_cpu_processes(tiny_demo_root, tmp_path):
     checkpoint = load_checkpoint_file(str(work_dir / 'epoch_1.pth'))
     # 4 images, 2 processes x batch 2: one iteration per epoch
     assert checkpoint['meta']['iter'] == 1
+
+
+def test_dist_train_as_two_nodes(tiny_demo_root, tmp_path):
+    """Two dist_train.sh launches, as on two nodes (NNODES=2, NODE_RANK 0 and 1,
+    one process each), meet at MASTER_ADDR:PORT and train as one job."""
+    work_dir = tmp_path / 'two_nodes'
+    command = ['bash', str(REPO / 'tools/dist_train.sh'), str(CONFIG), '1',
+               '--work-dir', str(work_dir), '--cfg-options',
+               *dist_run_options(tiny_demo_root), *SMALL_MODEL_OPTIONS]
+    port = str(free_port())
+    nodes, logs = [], []
+    for rank in (0, 1):
+        logs.append(tmp_path / f'node{rank}.log')
+        # CPU processes (gloo), also on a GPU host: one GPU takes one rank only
+        env = dict(os.environ, PYTHON=PY, NNODES='2', NODE_RANK=str(rank),
+                   MASTER_ADDR='127.0.0.1', PORT=port, OMP_NUM_THREADS='1',
+                   PYTHONUNBUFFERED='1', CUDA_VISIBLE_DEVICES='')
+        with open(logs[-1], 'w') as log:
+            nodes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
+                                          stderr=subprocess.STDOUT,
+                                          start_new_session=True))
+    try:
+        codes = [node.wait(timeout=600) for node in nodes]
+    finally:
+        for node in nodes:  # a node left waiting for its peer: end its group
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGKILL)
+                node.wait()
+    texts = [log.read_text() for log in logs]
+    assert codes == [0, 0], '\n'.join(f'--- node {r} (exit {c}) ---\n{t[-4000:]}'
+                                      for r, (c, t) in enumerate(zip(codes, texts)))
+    assert 'Distributed training: True' in texts[0]
+    assert 'GPU number: 2' in texts[0]  # mmengine's name for the world size
+    # only rank 0 writes checkpoints, once
+    assert sorted(p.name for p in work_dir.glob('*.pth')) == ['epoch_1.pth']
+    checkpoint = load_checkpoint_file(str(work_dir / 'epoch_1.pth'))
+    # 4 images over 2 ranks x batch 2: one iteration, the epoch complete
+    assert checkpoint['meta']['iter'] == 1 and checkpoint['meta']['epoch'] == 1

@@ -5,38 +5,10 @@ DiceFocal) runs forward + backward at 64x64, and at the real 512x512 crop.
 """
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
 
-import artseg_mm  # noqa: F401
-from conftest import REPO
-from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
-
-CONFIGS = ['convnext_tiny_upernet', 'swin_tiny_upernet', 'coat_lite_small_upernet',
-           'resnet50_unet']
-
-
-def build(name):
-    cfg = Config.fromfile(REPO / 'configs' / f'{name}_artefact.py')
-    cfg.model.backbone.pretrained = False  # no network here
-    init_default_scope('mmseg')
-    return MODELS.build(cfg.model)
-
-
-def batch(size, n=2, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    inputs = torch.randn(n, 3, size, size, generator=gen)
-    samples = []
-    for _ in range(n):
-        label = torch.randint(0, 2, (1, size, size), generator=gen)
-        label[:, :4] = 255  # some ignored pixels, as on scan borders
-        sample = SegDataSample(gt_sem_seg=PixelData(data=label))
-        sample.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
-                                 pad_shape=(size, size)))
-        samples.append(sample)
-    return inputs, samples
+from conftest import STUDY_CONFIGS as CONFIGS
+from conftest import build_study_model as build
+from conftest import study_batch as batch
 
 
 def check_trains_and_predicts(model, size, n):
