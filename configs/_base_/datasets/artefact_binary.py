@@ -27,6 +27,20 @@ test_pipeline = [
     dict(type='LoadArtSegAnnotations'),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
+# test-time augmentation (tools/test.py --tta, tta_model in default_runtime.py): each
+# image at three scales, each also flipped, softmax averaged. The scales stay near 1: the
+# sliding windows of a large scan then see damage at the size it was trained on.
+tta_scales = [0.75, 1.0, 1.25]
+tta_pipeline = [
+    dict(type='LoadArtSegImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in tta_scales],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadArtSegAnnotations')],
+        [dict(type='PackSegInputs', meta_keys=meta_keys)],
+    ]),
+]
 train_dataloader = dict(
     batch_size=4,
     num_workers=2,
