@@ -35,10 +35,11 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
@@ -553,12 +554,39 @@ def _write_png(path: str, array: np.ndarray):
         raise ConversionError(f'could not write {path}')
 
 
-def _prepare_output(out: Path, source_root: Path, force: bool) -> Path:
+CONVERTER_NAME = 'artseg_mm.datasets.artefact_converter'
+
+
+def _check_output(out: Path, force: bool) -> None:
+    """Refuse an output that would take the working folder with it, and let ``force``
+    replace only a folder this converter wrote (its ``meta.json`` names the converter)."""
+    out_abs, here = out.resolve(), Path.cwd().resolve()
+    if out_abs == here or out_abs in here.parents:
+        raise ConversionError(
+            f'--out {out} is the current folder (or one above it): the output folder is '
+            'replaced as a whole, so give a folder of its own, e.g. --out data/artefact')
     if out.exists() and not out.is_dir():
         raise ConversionError(f'output {out} exists and is not a folder')
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    if not force:
         raise ConversionError(
             f'output folder {out} is not empty; pass --force to replace it')
+    try:
+        with open(out / 'meta.json', encoding='utf-8') as f:
+            written_by = json.load(f).get('converter')
+    except (OSError, ValueError, AttributeError):
+        written_by = None
+    if written_by != CONVERTER_NAME:
+        held = ', '.join(sorted(p.name for p in out.iterdir())[:5])
+        raise ConversionError(
+            f'--force replaces only a folder this converter wrote (a meta.json naming '
+            f'{CONVERTER_NAME}); {out} is not one (it holds {held}). Choose another --out, '
+            'or empty it yourself.')
+
+
+def _prepare_output(out: Path, source_root: Path, force: bool) -> Path:
+    _check_output(out, force)
     out_abs, src_abs = out.resolve(), source_root.resolve()
     if out_abs == src_abs or out_abs in src_abs.parents:
         raise ConversionError(
@@ -688,11 +716,9 @@ def convert_artefact(source: str,
     if split_file is not None and num_samples is not None:
         raise ConversionError('give either a split file or --num-samples')
 
-    root, shards = resolve_source(source, download_dir)
     out = Path(out_dir)
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ConversionError(
-            f'output folder {out} is not empty; pass --force to replace it')
+    _check_output(out, force)  # before any download or reading
+    root, shards = resolve_source(source, download_dir)
     rows = read_index(shards, root)
     if not rows:
         raise ConversionError(f'the parquet files under {root} hold no rows')
@@ -711,7 +737,7 @@ def convert_artefact(source: str,
             max_pixels=max_pixels, progress=progress)
         summary['excluded_by_split_file'] = excluded
         meta = dict(
-            converter='artseg_mm.datasets.artefact_converter',
+            converter=CONVERTER_NAME,
             converter_version=CONVERTER_VERSION,
             label_mode_on_disk=label_mode,
             classes=list(FULL_CLASSES if label_mode == 'full'
@@ -740,6 +766,40 @@ def convert_artefact(source: str,
     return summary
 
 
+class UnreadableRowGroup(NamedTuple):
+    """Stands for a row of a row group pyarrow could not decode (``--skip-bad``)."""
+    reason: str
+
+
+def _shard_records(shards: Sequence[Path], root: Path, skip_bad: bool) -> Iterator[tuple]:
+    """``(shard, row group, row index in the shard, record)`` for every row, one row in
+    memory at a time. A row group that cannot be decoded (e.g. a corrupt page: pyarrow's
+    "Couldn't deserialize thrift") stops the conversion with the shard and row group
+    named; with ``skip_bad`` its rows not read yet come as :class:`UnreadableRowGroup`."""
+    for shard in shards:
+        pfile = pq.ParquetFile(shard)
+        first = 0
+        for group in range(pfile.num_row_groups):
+            n_rows = pfile.metadata.row_group(group).num_rows
+            done = 0
+            try:
+                for batch in pfile.iter_batches(batch_size=1, row_groups=[group],
+                                                columns=list(REQUIRED_COLUMNS)):
+                    for record in batch.to_pylist():
+                        yield shard, group, first + done, record
+                        done += 1
+            except (OSError, pa.ArrowException) as err:
+                reason = ' '.join(str(err).split())  # pyarrow's message spans lines
+                if not skip_bad:
+                    raise ConversionError(
+                        f'{shard} row group {group} (rows {first}-{first + n_rows - 1}) '
+                        f'cannot be read: {reason} The file is damaged: download it again, '
+                        'or pass --skip-bad to skip the rows that cannot be read') from err
+                for index in range(first + done, first + n_rows):
+                    yield shard, group, index, UnreadableRowGroup(reason)
+            first += n_rows
+
+
 def _convert_rows(rows, splits, shards, root, tmp, *, label_mode,
                   resize_long_side, tile, tile_overlap, skip_bad,
                   max_pixels, progress) -> dict:
@@ -756,43 +816,43 @@ def _convert_rows(rows, splits, shards, root, tmp, *, label_mode,
 
     bar = tqdm(total=len(splits), desc='ARTeFACT', unit='img',
                disable=not progress)
-    for shard in shards:
+    for shard, row_group, index, record in _shard_records(shards, root, skip_bad):
         shard_name = shard.relative_to(root).as_posix()
-        pfile = pq.ParquetFile(shard)
-        index = 0
-        for batch in pfile.iter_batches(batch_size=1,
-                                        columns=list(REQUIRED_COLUMNS)):
-            for record in batch.to_pylist():
-                row = by_key[(shard_name, index)]
-                index += 1
-                split = splits.get(row.out_id)
-                if split is None:
-                    continue
-                try:
-                    image = decode_image(
-                        _struct_bytes(record['image'], 'image', row), row,
-                        max_pixels)
-                    mask = decode_mask(
-                        _struct_bytes(record['annotation'], 'annotation',
-                                      row), row, max_pixels)
-                    check_mask(mask, image, row)
-                except BadRowError as err:
-                    if not skip_bad:
-                        raise
-                    skipped.append(dict(id=err.row_id, shard=err.shard,
-                                        reason=err.reason, split=split))
-                    bar.write(f'skipped: {err}')
-                    bar.update(1)
-                    continue
-                _write_row(row, split, image, mask, tmp, meta_rows[split],
-                           pixels[split], label_mode, binary_lut,
-                           resize_long_side, tile, tile_overlap)
-                del image, mask
-                images_per_split[split] += 1
-                material = row.material or 'unknown'
-                per_material.setdefault(material, {s: 0 for s in SPLITS})
-                per_material[material][split] += 1
-                bar.update(1)
+        row = by_key[(shard_name, index)]
+        split = splits.get(row.out_id)
+        if split is None:
+            continue
+        if isinstance(record, UnreadableRowGroup):
+            skipped.append(dict(id=row.source_id, shard=shard_name, split=split,
+                                reason=f'row group {row_group} cannot be read: '
+                                       f'{record.reason}'))
+            bar.write(f'skipped: {row.source_id!r} ({shard_name} row group {row_group} '
+                      f'cannot be read: {record.reason})')
+            bar.update(1)
+            continue
+        try:
+            image = decode_image(
+                _struct_bytes(record['image'], 'image', row), row, max_pixels)
+            mask = decode_mask(
+                _struct_bytes(record['annotation'], 'annotation', row), row, max_pixels)
+            check_mask(mask, image, row)
+        except BadRowError as err:
+            if not skip_bad:
+                raise
+            skipped.append(dict(id=err.row_id, shard=err.shard,
+                                reason=err.reason, split=split))
+            bar.write(f'skipped: {err}')
+            bar.update(1)
+            continue
+        _write_row(row, split, image, mask, tmp, meta_rows[split],
+                   pixels[split], label_mode, binary_lut,
+                   resize_long_side, tile, tile_overlap)
+        del image, mask
+        images_per_split[split] += 1
+        material = row.material or 'unknown'
+        per_material.setdefault(material, {s: 0 for s in SPLITS})
+        per_material[material][split] += 1
+        bar.update(1)
     bar.close()
 
     for split in SPLITS:
@@ -850,10 +910,10 @@ def _write_row(row, split, image, mask, tmp, meta_rows, pixels, label_mode,
                                                      tile_overlap))
     else:
         pieces = [(row.out_id, '', '', image, mask)]
+    pixels += histogram(mask)  # each source pixel once, however the tiles overlap
     for out_id, tx, ty, img, msk in pieces:
         _write_png(str(tmp / 'img_dir' / split / f'{out_id}.png'), img)
         _write_png(str(tmp / 'ann_dir' / split / f'{out_id}.png'), msk)
-        pixels += histogram(msk)
         meta_rows.append(dict(
             id=out_id, material=row.material or '', content=row.content or '',
             type=row.type or '', source_width=src_w, source_height=src_h,

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os.path as osp
+import re
 from pathlib import Path
 
 import cv2
@@ -447,6 +448,13 @@ def test_force_partial_and_idempotency(tmp_path, source):
                        match='is not empty; pass --force'):
         convert(src, out)
     assert (out / 'user_file.txt').read_text() == 'mine'
+    # --force replaces only a folder the converter wrote: the user's files stay
+    with pytest.raises(conv.ConversionError,
+                       match=r'--force replaces only a folder this converter wrote .*'
+                             r'it holds user_file.txt'):
+        convert(src, out, force=True)
+    assert (out / 'user_file.txt').read_text() == 'mine'
+    (out / 'user_file.txt').unlink()
 
     # a leftover of an interrupted run (with our marker) is cleaned up
     partial = tmp_path / 'artefact.partial'
@@ -454,7 +462,6 @@ def test_force_partial_and_idempotency(tmp_path, source):
     (partial / conv.PARTIAL_MARKER).write_text('x')
     (partial / 'stale.png').write_text('x')
     convert(src, out, force=True)
-    assert not (out / 'user_file.txt').exists()
     assert not partial.exists()
     first = tree_hashes(out)
     assert 'meta.json' in first and len(first) == 10 * 2 + 3 + 4
@@ -471,6 +478,47 @@ def test_force_partial_and_idempotency(tmp_path, source):
     assert tree_hashes(out) == first
 
 
+def test_a_corrupt_page_names_its_row_group_or_its_rows_are_skipped(tmp_path):
+    samples = [make_sample(i, material=MATERIALS[i % 3]) for i in range(8)]
+    src = write_shards(tmp_path / 'raw', samples)  # 2 shards of 4 rows, row groups of 2
+    shard = sorted((src / 'data').glob('*.parquet'))[0]
+    offset = pq.ParquetFile(shard).metadata.row_group(1).column(1).data_page_offset
+    data = bytearray(shard.read_bytes())
+    data[offset:offset + 16] = b'\xff' * 16  # the image page header of rows 2-3
+    shard.write_bytes(bytes(data))
+    with pytest.raises(conv.ConversionError,
+                       match=rf'{re.escape(str(shard))} row group 1 \(rows 2-3\) cannot be '
+                             r'read: .*pass --skip-bad'):
+        convert(src, tmp_path / 'out', val=2, test=1)
+    assert not (tmp_path / 'out').exists()
+    summary = convert(src, tmp_path / 'out', val=2, test=1, skip_bad=True)
+    assert {s['id'] for s in summary['skipped']} == {samples[2]['id'], samples[3]['id']}
+    assert all(s['reason'].startswith('row group 1 cannot be read') and
+               s['shard'] == 'data/train-00000.parquet' for s in summary['skipped'])
+    assert sum(summary['images_per_split'].values()) == 6
+
+
+def test_overlapping_tiles_count_each_source_pixel_once(tmp_path):
+    samples = [make_sample(i, h=50, w=70, material=MATERIALS[i % 3]) for i in range(6)]
+    src = write_shards(tmp_path / 'raw', samples)
+    plain = convert(src, tmp_path / 'plain', val=2, test=1)
+    tiled = convert(src, tmp_path / 'tiles', tile=32, tile_overlap=8, val=2, test=1)
+    assert tiled['class_pixels'] == plain['class_pixels']
+    assert (json.loads((tmp_path / 'tiles' / 'class_weights.json').read_text()) ==
+            json.loads((tmp_path / 'plain' / 'class_weights.json').read_text()))
+
+
+def test_out_of_the_working_folder_is_refused_before_any_work(tmp_path, source, monkeypatch):
+    src, _ = source
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(conv, 'resolve_source', lambda *a, **k: pytest.fail('work started'))
+    for out in ('.', '..'):
+        with pytest.raises(conv.ConversionError,
+                           match=rf'--out {re.escape(out)} is the current folder'):
+            convert(src, out, force=True)
+    assert src.is_dir()
+
+
 def test_source_errors_and_hub(tmp_path, source, monkeypatch):
     src, _ = source
     (tmp_path / 'empty').mkdir()
@@ -479,7 +527,7 @@ def test_source_errors_and_hub(tmp_path, source, monkeypatch):
     with pytest.raises(conv.ConversionError,
                        match="'./nowhere' is neither an existing folder"):
         convert('./nowhere', tmp_path / 'o')
-    with pytest.raises(conv.ConversionError, match='contains the source'):
+    with pytest.raises(conv.ConversionError, match='replaces only a folder this converter'):
         convert(src, src.parent, force=True)
     assert (src / 'data' / 'train-00000.parquet').exists()
 
