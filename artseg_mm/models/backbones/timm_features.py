@@ -64,6 +64,9 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint file not found: {path}')
+    if path.endswith('.safetensors'):  # timm's hub releases: tensors only, no pickle
+        from safetensors.torch import load_file
+        return load_file(path, device='cpu')
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as err:
@@ -90,10 +93,11 @@ class TimmFeatureBackbone(BaseModule):
     Args:
         model_name: timm model name, e.g. ``convnext_tiny``,
             ``swin_tiny_patch4_window7_224``, ``coat_lite_small``, ``resnet50``.
-        pretrained: True loads timm's hub weights for ``model_name``. A string
-            is read as a local checkpoint path (mmseg's segmentor passes its
+        pretrained: True loads timm's hub weights for ``model_name``, unless a
+            ``checkpoint_path`` is given (the local file wins). A string is read
+            as a local checkpoint path (mmseg's segmentor passes its
             ``pretrained`` to the backbone this way).
-        checkpoint_path: local checkpoint in timm format (the classifier's
+        checkpoint_path: local checkpoint (``.pth`` or ``.safetensors``) in timm format (the classifier's
             state_dict, head keys are dropped) or mmengine format
             (``{'state_dict': ...}``, keys possibly prefixed ``backbone.``).
             A file that does not fit the model raises ValueError listing the
@@ -165,9 +169,14 @@ class TimmFeatureBackbone(BaseModule):
                                  f'multiple of its largest stride {step}')
         source = None if checkpoint_path is None else read_state_dict(checkpoint_path)
 
+        # A local file takes precedence over the hub (offline machines, fixed weights).
+        fetch = bool(pretrained) and source is None
+        if pretrained and source is not None:
+            print_log(f'{model_name}: weights from checkpoint_path {checkpoint_path}; '
+                      'pretrained=True does not fetch hub weights', logger='current')
         self.model = timm.create_model(
             model_name, features_only=True, out_indices=tuple(out_indices),
-            pretrained=bool(pretrained), **kwargs)
+            pretrained=fetch, **kwargs)
         info = self.model.feature_info
         self.out_indices = tuple(out_indices)
         self.out_channels: List[int] = list(info.channels())

@@ -244,6 +244,24 @@ def test_tensor_values_come_from_the_file(tmp_path):
                                state['stages.3.blocks.2.mlp.fc2.weight'], rtol=0, atol=0)
 
 
+def test_a_local_file_wins_over_pretrained_true_offline(tmp_path, monkeypatch):
+    """pretrained=True (the real configs) and checkpoint_path=FILE: the file's weights,
+    no hub access; timm's .safetensors files load the same as .pth."""
+    import timm.models._builder as timm_builder
+    from safetensors.torch import save_file
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError('the hub was contacted')
+    monkeypatch.setattr(timm_builder, 'load_pretrained', no_hub)
+    path, state = _classifier_file(tmp_path, 'convnext_tiny')
+    safetensors_path = tmp_path / 'convnext_tiny.safetensors'
+    save_file({k: v.contiguous() for k, v in state.items()}, str(safetensors_path))
+    for source in (path, safetensors_path):
+        backbone = build('convnext_tiny', pretrained=True, checkpoint_path=str(source))
+        torch.testing.assert_close(backbone.model.stages_3.blocks[2].mlp.fc2.weight,
+                                   state['stages.3.blocks.2.mlp.fc2.weight'], rtol=0, atol=0)
+
+
 def _mmengine_file(tmp_path, source):
     """A segmentor checkpoint as mmengine writes it: backbone.model.* and a head."""
     state = {'backbone.model.' + k: v for k, v in source.model.state_dict().items()}
