@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from .artefact_classes import (BINARY_CLASSES, FULL_CLASSES, FULL_TO_BINARY,
                                IGNORE_INDEX)
+from .orientation import NoPillowPixelLimit, warn_if_oriented
 
 CONVERTER_VERSION = '1.0.0'
 HUB_REPO_ID = 'danielaivanova/damaged-media'
@@ -395,18 +396,6 @@ def splits_from_file(rows: Sequence[SourceRow], path: str
 # --------------------------------------------------------------------------
 # Decoding, checking and transforming one row
 # --------------------------------------------------------------------------
-class _PillowPixelLimit:
-    """Disable Pillow's global bomb guard inside the block; the converter
-    checks the header size against its own explicit limit instead."""
-
-    def __enter__(self):
-        self._old = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None
-
-    def __exit__(self, *exc):
-        Image.MAX_IMAGE_PIXELS = self._old
-
-
 def _struct_bytes(value, column: str, row: SourceRow) -> bytes:
     if not isinstance(value, dict) or value.get('bytes') is None:
         where = value.get('path') if isinstance(value, dict) else None
@@ -420,7 +409,7 @@ def _struct_bytes(value, column: str, row: SourceRow) -> bytes:
 def _header_size(data: bytes, column: str, row: SourceRow,
                  max_pixels: int) -> Tuple[Image.Image, int, int]:
     try:
-        with _PillowPixelLimit():
+        with NoPillowPixelLimit():
             img = Image.open(io.BytesIO(data))
     except OSError as err:  # includes PIL.UnidentifiedImageError
         raise BadRowError(row.source_id, row.shard,
@@ -437,9 +426,11 @@ def _header_size(data: bytes, column: str, row: SourceRow,
 def decode_image(data: bytes, row: SourceRow,
                  max_pixels: int) -> np.ndarray:
     """PNG/JPEG bytes -> HxWx3 uint8 BGR (cv2 order, as mmseg loads)."""
-    _, w, h = _header_size(data, 'image', row, max_pixels)
-    try:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    header, w, h = _header_size(data, 'image', row, max_pixels)
+    warn_if_oriented(header, f'image of row {row.source_id!r} ({row.shard})')
+    try:  # orientation ignored: the mask is stored unrotated (see datasets.orientation)
+        img = cv2.imdecode(np.frombuffer(data, np.uint8),
+                           cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error as err:
         raise BadRowError(row.source_id, row.shard,
                           f'undecodable image: {err}') from err
@@ -464,7 +455,7 @@ def decode_mask(data: bytes, row: SourceRow, max_pixels: int) -> np.ndarray:
             f'annotation has mode {img.mode!r}; expected a single-channel '
             f'class-index PNG (not the colour-coded annotation_rgb)')
     try:
-        with _PillowPixelLimit():
+        with NoPillowPixelLimit():
             mask = np.asarray(img)
     except OSError as err:
         raise BadRowError(row.source_id, row.shard,

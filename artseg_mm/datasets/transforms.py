@@ -1,4 +1,5 @@
 """Loading transforms that turn broken images and masks into errors naming the file."""
+import os.path as osp
 from typing import Optional, Sequence
 
 import mmcv
@@ -9,7 +10,12 @@ from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from .artefact_classes import ARTEFACT_CLASS_TABLE, IGNORE_INDEX
+from .orientation import warn_if_file_oriented
 
+# mmcv decode flags that apply EXIF orientation -> the same without it ('unchanged'
+# never applies it)
+IGNORE_ORIENTATION = {'color': 'color_ignore_orientation',
+                      'grayscale': 'grayscale_ignore_orientation'}
 ARTEFACT_LABEL_VALUES = tuple(idx for idx, _, _ in ARTEFACT_CLASS_TABLE) + (IGNORE_INDEX,)
 
 
@@ -30,6 +36,8 @@ class LoadArtSegImageFromFile(LoadImageFromFile):
             raise ValueError('LoadArtSegImageFromFile does not skip broken images '
                              '(ignore_empty=True); fix or remove the file instead')
         super().__init__(*args, ignore_empty=False, **kwargs)
+        # EXIF orientation is not applied (masks carry none): see datasets.orientation
+        self.color_type = IGNORE_ORIENTATION.get(self.color_type, self.color_type)
 
     def transform(self, results: dict) -> dict:
         filename = results['img_path']
@@ -45,6 +53,8 @@ class LoadArtSegImageFromFile(LoadImageFromFile):
                 f'its mask.') from err
         if len(shape) < 2 or min(shape[:2]) == 0:
             raise ValueError(f'image {filename} decoded to an empty array of shape {shape}')
+        if osp.isfile(filename):
+            warn_if_file_oriented(filename)
         return loaded
 
 

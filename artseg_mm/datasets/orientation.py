@@ -1,0 +1,52 @@
+"""One rule for EXIF orientation: pixels are used as stored, never rotated.
+
+OpenCV's colour decoding (``cv2.IMREAD_COLOR``, mmcv's ``'color'``) turns an image by its
+EXIF orientation tag, while its mask (a class-id PNG) has no such tag and stays as stored:
+a square image would pass every size check and train misaligned. So the converter, the
+dataset loader and ``tools/infer.py`` (which uses the config's loader) all decode with the
+tag ignored, which keeps image and mask on one pixel grid, and warn when a tag would have
+turned the image.
+"""
+import warnings
+
+from PIL import Image
+
+EXIF_ORIENTATION = 0x0112  # 1 = as stored; 2..8 = flipped and/or rotated
+
+
+class ExifOrientationWarning(UserWarning):
+    """An image carries an EXIF orientation that is deliberately not applied."""
+
+
+class NoPillowPixelLimit:
+    """Disable Pillow's global decompression-bomb guard inside the block, for header
+    reads of large scans (callers check sizes against their own explicit limits)."""
+
+    def __enter__(self):
+        self._old = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+
+    def __exit__(self, *exc):
+        Image.MAX_IMAGE_PIXELS = self._old
+
+
+# the formats OpenCV reads an orientation tag from
+TAGGED_SUFFIXES = ('.jpg', '.jpeg', '.jpe', '.tif', '.tiff', '.png', '.webp')
+
+
+def warn_if_file_oriented(path: str) -> None:
+    """:func:`warn_if_oriented` for a local image file, reading its header only."""
+    if not path.lower().endswith(TAGGED_SUFFIXES):
+        return
+    with NoPillowPixelLimit(), Image.open(path) as header:  # large scans are expected
+        warn_if_oriented(header, f'image {path}')
+
+
+def warn_if_oriented(image: Image.Image, name: str) -> None:
+    """Warn (once per image) when ``image`` has an orientation tag other than 1."""
+    orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    if orientation != 1:
+        warnings.warn(ExifOrientationWarning(
+            f'{name} has EXIF orientation {orientation}: its pixels are used as stored, '
+            'not rotated, so they stay aligned with its mask (and its predicted mask '
+            'with the file). Viewers that apply the tag show it turned.'), stacklevel=3)
