@@ -1,5 +1,6 @@
 """Checks the tools run before they build a Runner, so failures come early and clear."""
 import glob
+import logging
 import os.path as osp
 import re
 from typing import Optional
@@ -65,6 +66,32 @@ def find_resume_checkpoint(work_dir: str) -> Optional[str]:
     print_log(f'--resume: no checkpoint in {work_dir}; training from scratch.',
               logger='current')
     return None
+
+
+def plan_resume(cfg) -> None:
+    """Set ``cfg.resume``/``cfg.load_from`` for ``--resume``, saying which file is used.
+
+    The run's own newest complete checkpoint (:func:`find_resume_checkpoint`) wins
+    over a ``load_from`` in the config (a config dump may carry one that mmseg's
+    test tool wrote; resuming from it would silently restart from other weights).
+    With no checkpoint of the run, ``load_from`` is resumed as mmengine does, else
+    training starts from scratch for real (``resume`` off, so mmengine does not go
+    looking for the file ``last_checkpoint`` names).
+    """
+    own = find_resume_checkpoint(cfg.work_dir)
+    given = cfg.get('load_from')
+    if own is not None:
+        if given and osp.abspath(given) != osp.abspath(own):
+            print_log(f'--resume: continuing from this run\'s checkpoint {own}; the '
+                      f'config\'s load_from={given!r} is not used', logger='current',
+                      level=logging.WARNING)
+        cfg.load_from, cfg.resume = own, True
+    elif given:
+        print_log(f'--resume: {cfg.work_dir} holds no checkpoint of this run; resuming '
+                  f'from the config\'s load_from={given!r}', logger='current')
+        cfg.resume = True
+    else:
+        cfg.resume = False
 
 
 def find_test_checkpoint(work_dir: str) -> str:

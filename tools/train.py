@@ -5,7 +5,8 @@
 * ``--amp`` that works everywhere: fp16 AMP on CUDA, bf16 autocast on a CPU with
   bf16 kernels, otherwise fp32 with a message;
 * ``--launcher pytorch`` on CPU-only machines (gloo), as ``dist_train.sh`` uses;
-* ``--resume`` that checks ``last_checkpoint`` before trusting it.
+* ``--resume`` that continues from the run's own newest complete checkpoint and says
+  which file it uses (not a ``load_from`` the config carries).
 """
 import argparse
 import logging
@@ -19,7 +20,7 @@ from mmengine.runner import Runner
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.engine import (close_distributed, cpu_supports_bf16,
                               prepare_cpu_distributed)
-from artseg_mm.runtime_checks import check_dataset_exists, find_resume_checkpoint
+from artseg_mm.runtime_checks import check_dataset_exists, plan_resume
 from mmseg.registry import RUNNERS
 
 
@@ -91,8 +92,8 @@ def main():
     prepare_cpu_distributed(cfg)
 
     cfg.resume = args.resume
-    if args.resume and cfg.get('load_from') is None:
-        cfg.load_from = find_resume_checkpoint(cfg.work_dir)
+    if args.resume:
+        plan_resume(cfg)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -142,3 +142,78 @@ def test_dist_train_as_two_nodes(tiny_demo_root, tmp_path):
     checkpoint = load_checkpoint_file(str(work_dir / 'epoch_1.pth'))
     # 4 images over 2 ranks x batch 2: one iteration, the epoch complete
     assert checkpoint['meta']['iter'] == 1 and checkpoint['meta']['epoch'] == 1
+
+
+SAVE_KILLER = textwrap.dedent('''
+    """Test-only: SIGKILL this process halfway through writing one checkpoint file."""
+    import os
+    import signal
+    import tempfile
+
+    from artseg_mm.engine import fileio
+
+    real_put = fileio.AtomicLocalBackend.put
+
+
+    def put(self, obj, filepath):
+        if os.path.basename(str(filepath)) == os.environ['KILL_DURING_SAVE_OF']:
+            fd, _ = tempfile.mkstemp(prefix=f'.{os.path.basename(filepath)}.', suffix='.tmp',
+                                     dir=os.path.dirname(os.path.abspath(filepath)))
+            os.write(fd, obj[:len(obj) // 2])
+            os.fsync(fd)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_put(self, obj, filepath)
+
+
+    fileio.AtomicLocalBackend.put = put
+''')
+
+
+def tiny_train(work_dir, data_root, epochs, *options, config=CONFIG, extra=(), env_extra=None,
+               check=True):
+    return run_tool([PY, REPO / 'tools/train.py', config, '--work-dir', work_dir, *extra,
+                     '--cfg-options', *tiny_run_options(data_root, epochs=epochs), *options],
+                    env_extra=env_extra, check=check)
+
+
+def test_kill_during_a_save_with_the_demo_checkpoint_settings(tiny_demo_root, tmp_path):
+    """max_keep_ckpts=1 (the demo configs'): the old checkpoint outlives the killed save."""
+    (tmp_path / 'hookmod').mkdir()
+    (tmp_path / 'hookmod' / 'save_killer.py').write_text(SAVE_KILLER)
+    killer_config = tmp_path / 'killed_demo.py'
+    killer_config.write_text(textwrap.dedent(f'''
+        _base_ = [{str(CONFIG)!r}]
+        custom_imports = dict(imports=['artseg_mm', 'save_killer'], allow_failed_imports=False)
+    '''))
+    keep_one = 'default_hooks.checkpoint.max_keep_ckpts=1'
+    work = tmp_path / 'run'
+    proc = tiny_train(work, tiny_demo_root, 3, keep_one, config=killer_config, check=False,
+                      env_extra={'PYTHONPATH': str(tmp_path / 'hookmod'),
+                                 'KILL_DURING_SAVE_OF': 'epoch_2.pth'})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert load_checkpoint_file(str(work / 'epoch_1.pth'))['meta']['epoch'] == 1
+    assert list(work.glob('.epoch_2.pth.*.tmp')) and not (work / 'epoch_2.pth').exists()
+    assert (work / 'last_checkpoint').read_text().strip().endswith('epoch_1.pth')
+
+    resumed = tiny_train(work, tiny_demo_root, 3, keep_one, extra=['--resume'])
+    log = resumed.stdout + resumed.stderr
+    assert 'resumed epoch: 1, iter: 2' in log and 'left by a checkpoint save that was killed' in log
+    assert not list(work.glob('.*.tmp'))
+    assert sorted(p.name for p in work.glob('epoch_*.pth')) == ['epoch_3.pth']
+
+
+def test_resume_starts_afresh_without_a_checkpoint_and_prefers_its_own(tiny_demo_root,
+                                                                        tmp_path):
+    work = tmp_path / 'run'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_7.pth'))  # deleted by hand
+    fresh = tiny_train(work, tiny_demo_root, 1, extra=['--resume'])
+    assert 'training from scratch' in fresh.stdout + fresh.stderr
+    assert (work / 'epoch_1.pth').is_file()
+    # a load_from in the config (e.g. a dump mmseg's test tool wrote) does not win
+    resumed = tiny_train(work, tiny_demo_root, 2, f'load_from={tmp_path / "other.pth"}',
+                         extra=['--resume'])
+    log = resumed.stdout + resumed.stderr
+    assert 'resumed epoch: 1, iter: 2' in log
+    assert f"the config's load_from='{tmp_path / 'other.pth'}' is not used" in log
+    assert load_checkpoint_file(str(work / 'epoch_2.pth'))['meta']['iter'] == 4

@@ -1,5 +1,12 @@
 """A ``CheckpointHook`` whose files load with ``weights_only=True`` and survive kills."""
+import glob
+import os
+import os.path as osp
+from contextlib import contextmanager
+
+from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
 
 from mmseg.registry import HOOKS
 from ...compat.checkpoint import make_weights_only_safe
@@ -23,6 +30,12 @@ class SafeCheckpointHook(CheckpointHook):
        logs a warning and tests a half-random model. ``strict_load=False``
        allows partial loads (e.g. fine-tuning with another ``num_classes``).
 
+    4. Never without a complete checkpoint: an outdated checkpoint
+       (``max_keep_ckpts``, the previous best) is deleted only once the new one
+       is complete; mmengine deletes it first, so a kill during the save left
+       none. Temporary files of a save that was killed are removed when the
+       next run starts.
+
     All ``CheckpointHook`` arguments keep their meaning.
     """
 
@@ -32,6 +45,40 @@ class SafeCheckpointHook(CheckpointHook):
             backend_args = dict(backend='atomic_local')
         super().__init__(*args, backend_args=backend_args, **kwargs)
         self.strict_load = strict_load
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if is_main_process() and osp.isdir(self.out_dir):
+            for stale in glob.glob(osp.join(self.out_dir, '.*.pth.*.tmp')):
+                os.remove(stale)
+                print_log(f'removed {stale}, left by a checkpoint save that was killed',
+                          logger='current')
+
+    @contextmanager
+    def _removals_after_save(self):
+        """Hold back mmengine's deletions inside the block; carry them out after it
+        returns (the new file is then complete). A failed save keeps the old files."""
+        backend, held = self.file_backend, []
+        if 'remove' in vars(backend):  # nested in another save: its block holds them
+            yield
+            return
+        remove, rmtree = backend.remove, backend.rmtree
+        backend.remove = lambda path: held.append((remove, path))
+        backend.rmtree = lambda path: held.append((rmtree, path))
+        try:
+            yield
+        finally:
+            del backend.remove, backend.rmtree  # the class's methods again
+        for delete, path in held:
+            delete(path)
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        with self._removals_after_save():
+            super()._save_checkpoint_with_step(runner, step, meta)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        with self._removals_after_save():
+            super()._save_best_checkpoint(runner, metrics)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not self.strict_load:
