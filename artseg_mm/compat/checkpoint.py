@@ -6,9 +6,12 @@ checkpoint then fails with ``Unsupported global: ...HistoryBuffer``. Its
 functions reached through ``builtins.getattr``) and numpy scalars. Allow-listing
 ``getattr`` would reopen the door that ``weights_only`` closes, so instead our
 checkpoints are written free of such objects (``make_weights_only_safe``, called by
-``SafeCheckpointHook`` before every save): each ``HistoryBuffer`` becomes a
-``PlainHistoryBuffer`` holding Python lists, numpy scalars become Python numbers.
-Exactly one project class is allow-listed for loading: ``PlainHistoryBuffer``.
+``SafeCheckpointHook`` before every save): each ``HistoryBuffer`` becomes a plain dict
+(marked ``HISTORY_BUFFER_KEY``) of Python lists, numpy scalars become Python numbers.
+The files then load with plain ``torch.load(path, weights_only=True)`` anywhere, with
+or without this package; ``restore_history_buffers`` turns the dicts back into
+buffers when a run is resumed. Files of earlier versions hold ``PlainHistoryBuffer``
+objects: that one class stays allow-listed so they still load.
 """
 import os.path as osp
 import pickle
@@ -23,7 +26,8 @@ from mmengine.runner import CheckpointLoader
 
 
 class PlainHistoryBuffer(HistoryBuffer):
-    """A ``HistoryBuffer`` that pickles as plain Python lists and ints.
+    """A ``HistoryBuffer`` that pickles as plain Python lists and ints: what
+    checkpoints of earlier versions hold (still loaded; no longer written).
 
     It unpickles into a working buffer (numpy arrays rebuilt, statistics
     methods restored from the class), so ``MessageHub.load_state_dict`` resumes
@@ -40,17 +44,33 @@ class PlainHistoryBuffer(HistoryBuffer):
         self.__init__(state['log_history'], state['count_history'],
                       state['max_length'])
 
-    @classmethod
-    def from_buffer(cls, buffer: HistoryBuffer) -> 'PlainHistoryBuffer':
-        log_history, count_history = buffer.data
-        return cls(log_history.tolist(), count_history.tolist(), buffer.max_length)
+
+HISTORY_BUFFER_KEY = '__history_buffer__'
+
+
+def history_as_dict(buffer: HistoryBuffer) -> dict:
+    """A ``HistoryBuffer`` as a dict of Python lists (see ``restore_history_buffers``)."""
+    log_history, count_history = buffer.data
+    return {HISTORY_BUFFER_KEY: 1, 'log_history': np.asarray(log_history).tolist(),
+            'count_history': np.asarray(count_history).tolist(),
+            'max_length': int(buffer.max_length)}
+
+
+def restore_history_buffers(checkpoint: dict) -> dict:
+    """Turn the history dicts of ``message_hub.log_scalars`` back into buffers, in place."""
+    scalars = (checkpoint.get('message_hub') or {}).get('log_scalars') or {}
+    for key, value in scalars.items():
+        if isinstance(value, dict) and value.get(HISTORY_BUFFER_KEY):
+            scalars[key] = HistoryBuffer(value['log_history'], value['count_history'],
+                                         value['max_length'])
+    return checkpoint
 
 
 def to_plain_python(value: Any) -> Any:
-    """Numpy scalars/arrays -> Python numbers/lists, recursively through containers."""
+    """Numpy scalars/arrays -> Python numbers/lists, history buffers -> dicts,
+    recursively through containers."""
     if isinstance(value, HistoryBuffer):
-        return value if isinstance(value, PlainHistoryBuffer) else \
-            PlainHistoryBuffer.from_buffer(value)
+        return history_as_dict(value)
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

@@ -76,13 +76,31 @@ def test_runner_checkpoint_loads_weights_only_and_resumes(tiny_demo_root, tmp_pa
     best = list((tmp_path / 'a').glob('best_mIoU_*.pth'))
     assert len(best) == 1
     for path in (last, best[0]):
-        # nothing outside torch's safe set + our PlainHistoryBuffer: no numpy,
-        # no builtins.getattr
+        # nothing outside torch's safe set: no numpy, no builtins.getattr, no class
+        # of ours
         assert globals_in(path) == set()
         checkpoint = torch.load(path, weights_only=True)
         assert checkpoint['meta']['epoch'] == (2 if path == last else int(
             path.stem.rsplit('_', 1)[1]))
         assert isinstance(checkpoint['message_hub']['runtime_info']['best_score'], float)
+
+    # plain torch in a fresh interpreter, nothing of ours imported or allow-listed
+    probe = ('import sys, torch; ck = torch.load(sys.argv[1], weights_only=True); '
+             'print(sorted(ck), "artseg_mm" in sys.modules)')
+    proc = subprocess.run([sys.executable, '-c', probe, str(last)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "'message_hub', 'meta'" in proc.stdout and proc.stdout.strip().endswith('False')
+    # mmseg's own publish_model.py (from the installed package) handles them
+    import mmseg
+    publish = os.path.join(os.path.dirname(mmseg.__file__), '.mim', 'tools', 'misc',
+                           'publish_model.py')
+    proc = subprocess.run([sys.executable, publish, str(last), str(tmp_path / 'pub.pth')],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    published = list(tmp_path.glob('pub-*.pth'))
+    assert len(published) == 1 and 'optimizer' not in torch.load(published[0],
+                                                                  weights_only=True)
 
     cfg = tiny_runner_cfg(tiny_demo_root, tmp_path / 'a', epochs=3)
     cfg.resume = True

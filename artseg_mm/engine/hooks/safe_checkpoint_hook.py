@@ -9,7 +9,7 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
 from mmseg.registry import HOOKS
-from ...compat.checkpoint import make_weights_only_safe
+from ...compat.checkpoint import make_weights_only_safe, restore_history_buffers
 from .. import fileio  # noqa: F401  (registers the 'atomic_local' backend)
 from ..checkpoint_match import state_dict_mismatch
 
@@ -81,6 +81,7 @@ class SafeCheckpointHook(CheckpointHook):
             super()._save_best_checkpoint(runner, metrics)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        restore_history_buffers(checkpoint)  # before the runner resumes its message hub
         if not self.strict_load:
             return
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
