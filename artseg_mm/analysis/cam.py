@@ -1,6 +1,6 @@
 """Grad-CAM for mmseg segmentors with grad-cam 1.5, on CPU and CUDA.
 
-Why it exists (pitfall 7 in DESIGN.md): mmseg's upstream
+Why it exists: mmseg's upstream
 ``tools/analysis_tools/visualization_cam.py`` passes ``use_cuda=`` to
 ``GradCAM`` (grad-cam 1.5 takes the device from the model's parameters and
 rejects the argument), evaluates the layer name with ``eval``, and has no

@@ -1,4 +1,4 @@
-"""Benchmark our segmentors against their peers on the same encoder (issue 7).
+"""Benchmark our segmentors against their peers on the same encoder.
 
 For each encoder, builds in one process ours (from ``configs/``, pretrained off)
 and its peers:

@@ -2,7 +2,7 @@
 
 Replaces mmseg's upstream tool of the same name, which passes ``use_cuda`` to
 ``GradCAM`` (rejected by grad-cam 1.5) and has no reshape transform for
-transformer features (DESIGN.md pitfall 7). Per image it writes, in ``--out``:
+transformer features. Per image it writes, in ``--out``:
 
 * ``<image>_<config>_cam.png``: image + CAM heatmap + white contour of the predicted
   mask of the class, at the image's own size (or the analysed window's: a

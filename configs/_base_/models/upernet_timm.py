@@ -28,7 +28,7 @@ model = dict(
         pool_scales=(1, 2, 3, 6),
         channels=256,
         # NNPACK Winograd for the 3x3 convs on large maps on CPU (plain
-        # Conv2d elsewhere); the decoder is 2/3 of the FLOPs (issue 7)
+        # Conv2d elsewhere); the decoder holds 2/3 of the FLOPs
         conv_cfg=dict(type='WinogradConv2d'),
         dropout_ratio=0.1,
         num_classes=2,
