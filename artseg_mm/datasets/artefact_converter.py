@@ -427,7 +427,6 @@ def decode_image(data: bytes, row: SourceRow,
                  max_pixels: int) -> np.ndarray:
     """PNG/JPEG bytes -> HxWx3 uint8 BGR (cv2 order, as mmseg loads)."""
     header, w, h = _header_size(data, 'image', row, max_pixels)
-    warn_if_oriented(header, f'image of row {row.source_id!r} ({row.shard})')
     try:  # orientation ignored: the mask is stored unrotated (see datasets.orientation)
         img = cv2.imdecode(np.frombuffer(data, np.uint8),
                            cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -442,6 +441,7 @@ def decode_image(data: bytes, row: SourceRow,
             row.source_id, row.shard,
             f'image decodes to {img.shape[1]}x{img.shape[0]} but its header '
             f'says {w}x{h}')
+    warn_if_oriented(header, f'image of row {row.source_id!r} ({row.shard})')
     return img
 
 

@@ -43,8 +43,19 @@ def warn_if_file_oriented(path: str) -> None:
 
 
 def warn_if_oriented(image: Image.Image, name: str) -> None:
-    """Warn (once per image) when ``image`` has an orientation tag other than 1."""
-    orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    """Warn (once per image) when ``image`` (opened, not decoded) has an orientation
+    tag other than 1. A PNG is checked for an eXIf chunk before its pixels only: one
+    after them would need the whole image decoded (the pixels are used as stored
+    either way)."""
+    if image.format == 'PNG':
+        raw = image.info.get('exif')
+        if raw is None:
+            return
+        exif = Image.Exif()
+        exif.load(raw)
+    else:
+        exif = image.getexif()
+    orientation = exif.get(EXIF_ORIENTATION, 1)
     if orientation != 1:
         warnings.warn(ExifOrientationWarning(
             f'{name} has EXIF orientation {orientation}: its pixels are used as stored, '
