@@ -97,12 +97,9 @@ def plot_folds(rows: List[dict], stat: str, holdout_key: str, out: str, level: i
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups) * max(1, len(models) / 2) + 2),
                                     4.5))
     for k, model in enumerate(models):
-        cells = [by_key.get((model, group)) for group in groups]
-        values = np.array([np.nan if c is None or c[stat] is None else c[stat] for c in cells])
-        low = np.array([np.nan if c is None or c[stat + '_ci_low'] is None
-                        else c[stat + '_ci_low'] for c in cells])
-        high = np.array([np.nan if c is None or c[stat + '_ci_high'] is None
-                         else c[stat + '_ci_high'] for c in cells])
+        def column(key):  # every model has every group (compare checks it); None: NaN
+            return np.array([by_key[model, group][key] for group in groups], dtype=float)
+        values, low, high = (column(stat + suffix) for suffix in ('', '_ci_low', '_ci_high'))
         ax.bar(x + (k - (len(models) - 1) / 2) * width, values, width,
                yerr=np.vstack([values - low, high - values]), capsize=3, label=model)
     ax.axvline(len(groups) - 1.5, color='grey', lw=0.8, ls='--')
