@@ -1,6 +1,8 @@
-"""tools/analysis_tools/compare.py end to end on tiny checkpoints in fake work dirs."""
+"""tools/analysis_tools/compare.py end to end on tiny checkpoints in fake work dirs,
+and the package modules it calls (artseg_mm.analysis.comparison, report, flops)."""
 import csv
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -10,12 +12,23 @@ import torch
 from mmengine.config import Config
 
 import artseg_mm  # noqa: F401
-from conftest import REPO, load_script
+from artseg_mm.analysis import comparison, flops, report
+from artseg_mm.apis import init_model
+from conftest import PY, REPO, run_tool
 
 COMPARE = REPO / 'tools' / 'analysis_tools' / 'compare.py'
 
 
-compare = load_script(COMPARE, 'artseg_compare_tool')
+def run_compare(argv) -> int:
+    """Run the compare tool (its output shown when it fails); its exit code."""
+    return run_tool([PY, COMPARE, *map(str, argv)]).returncode
+
+
+def assert_compare_fails(argv, error: type, pattern: str) -> None:
+    """The compare tool stops with ``error`` whose message matches ``pattern``."""
+    proc = run_tool([PY, COMPARE, *map(str, argv)], check=False)
+    assert proc.returncode != 0
+    assert re.search(f'{error.__name__}: .*{pattern}', proc.stderr), proc.stderr[-3000:]
 
 
 def tiny_config(data_root: Path, head_convs: int, seed: int) -> Config:
@@ -87,8 +100,7 @@ def compared(tiny_demo_root, tmp_path_factory):
         fake_work_dir(root, 'tiny_b', tiny_config(tiny_demo_root, 2, seed=0), 2, best=True),
     ]
     out = root / 'compare'
-    assert compare.main([*map(str, dirs), '--out', str(out), '--n-boot', '300',
-                         '--images', '2']) == 0
+    assert run_compare([*dirs, '--out', out, '--n-boot', '300', '--images', '2']) == 0
     return out, dirs
 
 
@@ -183,18 +195,18 @@ def test_plot_confusions_rows_sum_to_one_and_mark_absent_classes(tmp_path):
     conf[0, 0, 0], conf[0, 0, 1], conf[1, 1, 1], conf[1, 2, 2] = 3, 1, 4, 0
     run = types.SimpleNamespace(per_image=dict(classes=['Clean', 'A', 'B'],
                                                confusions=conf))
-    rows = compare.per_class_results({'m': [run]}, types.SimpleNamespace(
+    rows = comparison.per_class_results({'m': [run]}, types.SimpleNamespace(
         n_boot=50, seed=0, alpha=0.05))
     b = next(r for r in rows if r['cls'] == 'B')
     assert b['IoU'] is None and b['Dice'] is None and b['gt_pixels'] == 0
     assert b['note'].startswith('absent')
     args = types.SimpleNamespace(out=str(tmp_path), alpha=0.05)
-    compare.write_per_class(rows, args)
+    report.write_per_class(rows, args)
     with open(tmp_path / 'per_class.csv') as f:
         b_row = [r for r in csv.DictReader(f) if r['class'] == 'B'][0]
     assert b_row['IoU'] == 'NaN' and b_row['IoU_ci_low'] == 'NaN'
-    assert (tmp_path / compare.plot_per_class(rows, args).split('/')[-1]).is_file()
-    [path] = compare.plot_confusions({'m': [run]}, args)
+    assert (tmp_path / report.plot_per_class(rows, args).split('/')[-1]).is_file()
+    [path] = report.plot_confusions({'m': [run]}, args)
     assert Path(path).name == 'confusion_m.png' and cv2.imread(path) is not None
 
 
@@ -205,24 +217,23 @@ def test_training_time_across_resumed_sessions(tmp_path):
         logs.mkdir(parents=True)
         (logs / 'scalars.json').write_text(
             '\n'.join(scalars_line(step, t) for step, t in records) + '\n')
-    timing = compare.training_time(str(tmp_path))
+    timing = comparison.training_time(str(tmp_path))
     # the resumed session's step 3 replaces the first one's
     assert timing['total_s'] == pytest.approx(2.0 + 1.0 + 5.0 + 1.0)
     assert timing['iters'] == 4
-    missing = compare.training_time(str(tmp_path / 'nothing'))
+    missing = comparison.training_time(str(tmp_path / 'nothing'))
     assert missing['total_s'] is None and 'no training lines' in missing['reason']
 
 
 def test_work_dir_without_checkpoint_or_config_is_named(tmp_path, tiny_demo_root):
     empty = tmp_path / 'empty_run'
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match=r'empty_run has no config dump: expected '
-                       r'<work_dir>/<config name>.py'):
-        compare.main([str(empty), '--out', str(tmp_path / 'out')])
+    assert_compare_fails([empty, '--out', tmp_path / 'out'], FileNotFoundError,
+                         r'empty_run has no config dump: expected <work_dir>/<config name>.py')
     tiny_config(tiny_demo_root, 1, 0).dump(str(empty / 'tiny.py'))
     with pytest.raises(FileNotFoundError, match=r'no checkpoint in .*empty_run: expected '
                        r'best_\*.pth or a last_checkpoint'):
-        compare.main([str(empty), '--out', str(tmp_path / 'out')])
+        comparison.load_runs([str(empty)], None)
 
 
 def test_grid_images_by_id_and_by_disagreement():
@@ -241,12 +252,12 @@ def test_grid_images_by_id_and_by_disagreement():
         show_images = None
         images = 2
 
-    assert compare.choose_images(groups, keep, Args) == ['torn', 'mixed']
+    assert comparison.choose_images(groups, keep, Args) == ['torn', 'mixed']
     Args.show_images = ['calm']
-    assert compare.choose_images(groups, keep, Args) == ['calm']
+    assert comparison.choose_images(groups, keep, Args) == ['calm']
     Args.show_images = ['nope']
     with pytest.raises(ValueError, match=r"--show-images: \['nope'\] not in the test split"):
-        compare.choose_images(groups, keep, Args)
+        comparison.choose_images(groups, keep, Args)
 
 
 def test_flops_of_a_fixed_size_encoder_are_counted_at_512():
@@ -258,8 +269,8 @@ def test_flops_of_a_fixed_size_encoder_are_counted_at_512():
         decode_head=dict(type='FCNHead', in_channels=320, in_index=0, channels=4,
                          num_convs=1, num_classes=2),
         test_cfg=dict(mode='whole'))))
-    model = compare.build_model(config, None, 'cpu')
-    gflops, note = compare.count_flops(model, config, 'cpu')
+    model = init_model(config, None, device='cpu')
+    gflops, note = flops.count_flops(model, config, 'cpu')
     assert gflops > 0
     assert note == ("counted on the architecture built with img_size=512 "
                     "(the checkpoint's model takes 64)")
@@ -274,12 +285,12 @@ def test_flops_count_nnpack_convs_like_default_convs():
     assert winograd[0].uses_nnpack(torch.zeros(1, 3, 512, 512))
     plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1))
     expected = 512 * 512 * 9 * 3 * 4 / 1e9  # multiply-adds, as mmengine counts
-    assert compare._flops(winograd, 'cpu') == pytest.approx(expected, rel=1e-6)
-    assert compare._flops(plain, 'cpu') == pytest.approx(expected, rel=1e-6)
+    assert flops._flops(winograd, 'cpu') == pytest.approx(expected, rel=1e-6)
+    assert flops._flops(plain, 'cpu') == pytest.approx(expected, rel=1e-6)
 
 
-def make_run(cfg: Config, name: str, seed) -> 'compare.Run':
-    return compare.Run(work_dir=f'work_dirs/{name}', config_path=f'{name}.py', cfg=cfg,
+def make_run(cfg: Config, name: str, seed) -> 'comparison.Run':
+    return comparison.Run(work_dir=f'work_dirs/{name}', config_path=f'{name}.py', cfg=cfg,
                        checkpoint='x.pth', name=name, model='tiny', seed=seed)
 
 
@@ -287,7 +298,7 @@ def test_runs_of_one_config_are_pooled_only_across_seeds(tiny_demo_root):
     a = tiny_config(tiny_demo_root, 1, seed=0)
     b = tiny_config(tiny_demo_root, 1, seed=1)
     b.work_dir = 'elsewhere'
-    groups = compare.group_runs([make_run(a, 'tiny', 0), make_run(b, 'tiny_seed1', 1)])
+    groups = comparison.group_runs([make_run(a, 'tiny', 0), make_run(b, 'tiny_seed1', 1)])
     assert [r.seed for r in groups['tiny']] == [0, 1]
     # same name, same seed, other epochs and data: another experiment, refused by name
     other = tiny_config(tiny_demo_root, 1, seed=0)
@@ -297,10 +308,10 @@ def test_runs_of_one_config_are_pooled_only_across_seeds(tiny_demo_root):
                                          r"test_dataloader.dataset.data_root: .* != "
                                          r"'/elsewhere'; train_cfg.max_epochs: "
                                          r"'<not set>' != 1"):
-        compare.group_runs([make_run(a, 'tiny', 0), make_run(other, 'tiny@2', 0)])
+        comparison.group_runs([make_run(a, 'tiny', 0), make_run(other, 'tiny@2', 0)])
     # the settings alone equal but the seed repeated: one run passed twice
     with pytest.raises(ValueError, match=r'have the seeds \[0, 0\]'):
-        compare.group_runs([make_run(a, 'tiny', 0), make_run(a.copy(), 'tiny@2', 0)])
+        comparison.group_runs([make_run(a, 'tiny', 0), make_run(a.copy(), 'tiny@2', 0)])
 
 
 def fold_config(data_root: Path, split_file: Path, head_convs: int = 1) -> Config:
@@ -323,7 +334,7 @@ def test_folds_mode_reports_each_held_out_group_and_the_mean_over_folds(tiny_dem
                           fold_config(tiny_demo_root, splits / entry['name'] / 'test.txt'),
                           torch_seed=0, best=True) for entry in index]
     out = tmp_path / 'out'
-    assert compare.main([*map(str, runs), '--folds', '--out', str(out), '--n-boot', '300']) == 0
+    assert run_compare([*runs, '--folds', '--out', out, '--n-boot', '300']) == 0
     with open(out / 'folds.csv', newline='') as f:
         rows = list(csv.DictReader(f))
     assert [row['group'] for row in rows] == sorted(e['holdout'] for e in index) + [
@@ -348,9 +359,9 @@ def test_folds_mode_reports_each_held_out_group_and_the_mean_over_folds(tiny_dem
                         torch_seed=0, best=True)
     with pytest.raises(ValueError, match=r'differ in more than their split files: '
                                          r'model.decode_head.num_convs: 2 != 1'):
-        compare.main([str(odd), *map(str, runs[1:]), '--folds', '--out', str(out)])
+        comparison.fold_runs(comparison.load_runs([str(odd), *map(str, runs[1:])], None))
     # a run that is not a fold run is named
     plain = fake_work_dir(tmp_path / 'plain', 'tiny', tiny_config(tiny_demo_root, 1, 0),
                           torch_seed=0, best=True)
     with pytest.raises(ValueError, match='ann_file is not set, so this is not a fold run'):
-        compare.main([str(plain), *map(str, runs), '--folds', '--out', str(out)])
+        comparison.fold_runs(comparison.load_runs([str(plain), *map(str, runs)], None))
