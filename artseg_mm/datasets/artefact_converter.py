@@ -26,6 +26,7 @@ The output is written to ``<out>.partial`` and renamed at the end, so an
 interrupted run never leaves a half-written dataset; re-running with the same
 arguments writes byte-identical files.
 """
+import argparse
 import csv
 import io
 import json
@@ -217,6 +218,21 @@ def _opt_str(data: dict, column: str, i: int) -> Optional[str]:
 # --------------------------------------------------------------------------
 # Splits
 # --------------------------------------------------------------------------
+def parse_amount(text: str) -> Amount:
+    """A split size on the command line: '0.15' -> fraction, '10' -> count."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'expected a fraction (< 1) or a count, got {text!r}')
+    if value < 1:
+        return value
+    if value != int(value):
+        raise argparse.ArgumentTypeError(
+            f'a value >= 1 is a count and must be whole, got {text!r}')
+    return int(value)
+
+
 def _resolve_amount(amount: Amount, total: int, name: str) -> int:
     if amount is None:
         return 0

@@ -18,7 +18,7 @@ from PIL import Image
 
 from artseg_mm.datasets import artefact_converter as conv
 from artseg_mm.datasets.artefact_classes import FULL_CLASSES
-from conftest import load_script
+from conftest import PY, run_tool
 
 IMAGE_STRUCT = pa.struct([('bytes', pa.binary()), ('path', pa.string())])
 SCHEMA = pa.schema([
@@ -318,22 +318,23 @@ def test_num_samples_and_val_count():
         conv.make_splits(rows, 0, None, 0.5, 0.5)
 
 
-def load_cli():
-    return load_script(CLI_PATH, 'artefact_cli')
+def run_cli(argv, check=True):
+    """tools/dataset_converters/artefact.py in a subprocess."""
+    return run_tool([PY, CLI_PATH, *map(str, argv)], check=check)
 
 
 def test_cli_num_samples_val(tmp_path, source):
     src, _ = source
-    cli = load_cli()
     out = tmp_path / 'demo'
-    cli.main([str(src), '--out', str(out), '--num-samples', '8', '--val',
-              '2', '--seed', '1', '--no-progress'])
+    run_cli([src, '--out', out, '--num-samples', '8', '--val', '2', '--seed', '1',
+             '--no-progress'])
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['images_per_split'] == dict(train=6, val=2, test=0)
     assert json.loads((out / 'meta.json').read_text())['args'][
         'num_samples'] == 8
-    with pytest.raises(SystemExit, match='not empty; pass --force'):
-        cli.main([str(src), '--out', str(out), '--no-progress'])
+    refused = run_cli([src, '--out', out, '--no-progress'], check=False)
+    assert refused.returncode != 0
+    assert 'not empty; pass --force' in refused.stderr
 
 
 def test_split_file_json_and_csv(tmp_path, source):
@@ -637,10 +638,9 @@ def test_palette_mask_keeps_indices_and_resize_then_tile(tmp_path):
 
 
 def test_cli_amount_parsing():
-    cli = load_cli()
-    assert cli.amount('0.2') == 0.2 and cli.amount('10') == 10
-    assert isinstance(cli.amount('10'), int)
+    assert conv.parse_amount('0.2') == 0.2 and conv.parse_amount('10') == 10
+    assert isinstance(conv.parse_amount('10'), int)
     with pytest.raises(argparse.ArgumentTypeError, match='must be whole'):
-        cli.amount('2.5')
+        conv.parse_amount('2.5')
     with pytest.raises(argparse.ArgumentTypeError, match='fraction'):
-        cli.amount('ten')
+        conv.parse_amount('ten')

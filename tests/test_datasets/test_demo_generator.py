@@ -11,12 +11,14 @@ import pytest
 from artseg_mm.datasets import demo_generator
 from artseg_mm.datasets.artefact_classes import FULL_CLASSES
 from artseg_mm.datasets.demo_generator import MATERIALS, generate_demo_dataset, render_sample
-from conftest import REPO, load_script
+from conftest import PY, REPO, run_tool
 SMALL = dict(num_images=6, num_val=2, size=64, progress=False)
 
 
-def load_cli():
-    return load_script(REPO / 'tools' / 'misc' / 'make_demo_data.py', 'make_demo_data')
+def run_cli(argv):
+    """tools/misc/make_demo_data.py in a subprocess: (exit code, stdout, stderr)."""
+    proc = run_tool([PY, REPO / 'tools' / 'misc' / 'make_demo_data.py', *argv], check=False)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def digests(root):
@@ -76,23 +78,23 @@ def test_every_damage_class_and_border_is_drawn_with_contrast():
     assert 0.03 < np.mean(damage_fraction) < 0.25
 
 
-def test_cli_refuses_then_force_replaces(tmp_path, capsys):
-    cli = load_cli()
+def test_cli_refuses_then_force_replaces(tmp_path):
     out = tmp_path / 'demo'
     args = ['--out', str(out), '--num-images', '6', '--val', '2', '--size', '64', '--no-progress']
-    assert cli.main(args + ['--seed', '1']) == 0
+    assert run_cli(args + ['--seed', '1'])[0] == 0
     before = digests(out)
     # same settings again: nothing to do, nothing touched
-    assert cli.main(args + ['--seed', '1']) == 0
-    assert 'nothing to do' in capsys.readouterr().out
+    code, stdout, _ = run_cli(args + ['--seed', '1'])
+    assert code == 0
+    assert 'nothing to do' in stdout
     assert digests(out) == before
     # other settings without --force: refused, nothing touched
-    assert cli.main(args + ['--seed', '2']) == 2
-    err = capsys.readouterr().err
+    code, _, err = run_cli(args + ['--seed', '2'])
+    assert code == 2
     assert f'{out} already exists and is not empty' in err and '--force' in err
     assert digests(out) == before
     # --force: replaced by exactly what a fresh run with seed 2 writes
-    assert cli.main(args + ['--seed', '2', '--force']) == 0
+    assert run_cli(args + ['--seed', '2', '--force'])[0] == 0
     generate_demo_dataset(tmp_path / 'fresh', seed=2, **SMALL)
     assert digests(out) == digests(tmp_path / 'fresh') != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ['demo', 'fresh']

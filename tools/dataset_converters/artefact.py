@@ -6,7 +6,7 @@ Examples::
     huggingface-cli download --repo-type dataset \\
         danielaivanova/damaged-media --local-dir data/raw/damaged-media
     python tools/dataset_converters/artefact.py data/raw/damaged-media
-    # the seed's demo setting: 50 images, 40 train / 10 val
+    # a 50-image demo subset: 40 train / 10 val
     python tools/dataset_converters/artefact.py data/raw/damaged-media \\
         --num-samples 50 --val 10 --out data/artefact_50
     # full resolution cut into 1024 px tiles
@@ -21,22 +21,7 @@ import sys
 from artseg_mm.datasets.artefact_converter import (
     DEFAULT_DOWNLOAD_DIR, DEFAULT_MAX_PIXELS, DEFAULT_OUT_DIR,
     DEFAULT_RESIZE_LONG_SIDE, HUB_REPO_ID, LABEL_MODES, ConversionError,
-    convert_artefact)
-
-
-def amount(text: str):
-    """'0.15' -> fraction, '10' -> count."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'expected a fraction (< 1) or a count, got {text!r}')
-    if value < 1:
-        return value
-    if value != int(value):
-        raise argparse.ArgumentTypeError(
-            f'a value >= 1 is a count and must be whole, got {text!r}')
-    return int(value)
+    convert_artefact, parse_amount)
 
 
 def parse_args(argv=None):
@@ -71,10 +56,10 @@ def parse_args(argv=None):
     parser.add_argument('--num-samples', type=int, default=None,
                         help='draw this many images (stratified by '
                         'material) before splitting')
-    parser.add_argument('--val', type=amount, default=None,
+    parser.add_argument('--val', type=parse_amount, default=None,
                         help='validation fraction (< 1) or count '
                         '(default: 0.15)')
-    parser.add_argument('--test', type=amount, default=None,
+    parser.add_argument('--test', type=parse_amount, default=None,
                         help='test fraction (< 1) or count (default: 0.15, '
                         'or 0 with --num-samples)')
     parser.add_argument('--split-file', default=None,
