@@ -31,7 +31,7 @@ class ARTeFACTDataset(BaseSegDataset):
     Masks on disk hold the 16 full class ids of ``artefact_classes`` (0 Clean,
     1 Material loss, ..., 15 Lightleak) and 255 for Background, i.e. pixels that are
     not part of the artwork; 255 is the ignore index. ``label_mode='full'`` uses the
-    ids as they are; ``label_mode='binary'`` (the seed's setting) maps every damage
+    ids as they are; ``label_mode='binary'`` (the study's setting) maps every damage
     class to 1 through ``label_map`` (``FULL_TO_BINARY``), which mmseg's
     ``LoadAnnotations`` applies when a sample is loaded. ``reduce_zero_label`` is
     False because 0 (Clean) is a real class. Images and masks are '.png'.

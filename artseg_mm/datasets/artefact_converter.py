@@ -309,7 +309,7 @@ def make_splits(rows: Sequence[SourceRow], seed: int,
     ``num_samples`` first draws a material-stratified subset; ``val`` and
     ``test`` are fractions (< 1) or counts of the (sub)set; the rest is
     train. Defaults: 15%/15% on the full set, no test split with
-    ``num_samples`` (the seed's demo: ``--num-samples 50 --val 10``).
+    ``num_samples`` (the study's demo: ``--num-samples 50 --val 10``).
     """
     rng = random.Random(seed)
     groups: Dict[str, List[str]] = {}

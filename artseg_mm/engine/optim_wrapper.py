@@ -20,7 +20,7 @@ class AutoAmpOptimWrapper(AmpOptimWrapper):
     """``AmpOptimWrapper`` on CUDA; plain fp32 or bf16 autocast on a CPU.
 
     Why it exists: mmengine's ``AmpOptimWrapper`` asserts a GPU at build time,
-    so a config that asks for AMP (the seed's recipe) cannot even start on a
+    so a config that asks for AMP (the study's recipe) cannot even start on a
     laptop or in CI. On CUDA this class *is* ``AmpOptimWrapper`` (fp16 autocast,
     dynamic loss scaling). Without CUDA it trains in fp32, or under bf16
     autocast when ``cpu_dtype='bfloat16'`` and the CPU has bf16 kernels (bf16

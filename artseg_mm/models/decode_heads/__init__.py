@@ -1,4 +1,4 @@
-"""Decode heads: the seed's UPerNet decoder and the U-Net baseline decoder."""
+"""Decode heads: the study's UPerNet decoder and the U-Net baseline decoder."""
 from .unet_head import UNetHead
 from .uper_feature_head import UPerFeatureHead
 

@@ -1,4 +1,4 @@
-"""U-Net decoder head for multi-scale encoder features (the seed's baseline)."""
+"""U-Net decoder head for multi-scale encoder features (the study's baseline)."""
 from typing import List, Optional, Sequence
 
 import torch

@@ -1,9 +1,9 @@
-"""Dice + focal loss for damage segmentation (the seed's ``DiceFocalLoss``).
+"""Dice + focal loss for damage segmentation (the study's ``DiceFocalLoss``).
 
 Why it exists: mmseg has a ``DiceLoss`` and a ``FocalLoss`` that could be listed
 side by side in ``loss_decode``, but neither masks ``ignore_index`` pixels out of
 both terms (mmseg's ``DiceLoss`` drops the *channel* numbered ``ignore_index``,
-not the pixels), neither computes in float32 under AMP, and the seed needs their
+not the pixels), neither computes in float32 under AMP, and the study needs their
 weighted sum under one logged name with one alpha convention.
 """
 import os.path as osp
