@@ -1,4 +1,4 @@
-"""tools/analysis_tools/benchmark.py: what it compares is like for like.
+"""tools/analysis_tools/benchmark.py (artseg_mm.analysis.speed): like for like.
 
 Timings are not asserted (they are the script's output, not a test's); these
 check that ours and smp's UPerNet count the same FLOPs (NNPACK convs included),
@@ -8,18 +8,11 @@ PyTorch's default AdamW, and that one training and inference step runs.
 import pytest
 import torch
 
-from conftest import REPO, load_script
-
-BENCHMARK = REPO / 'tools' / 'analysis_tools' / 'benchmark.py'
+from artseg_mm.analysis import speed as bench
 
 
-@pytest.fixture(scope='module')
-def bench():
-    return load_script(BENCHMARK, 'artseg_benchmark_tool')
-
-
-def test_ours_and_smp_count_the_same_flops_and_run_a_step(bench):
-    args = bench.parse_args(['--encoders', 'convnext_tiny', '--infer-size', '256',
+def test_ours_and_smp_count_the_same_flops_and_run_a_step():
+    args = bench.build_parser().parse_args(['--encoders', 'convnext_tiny', '--infer-size', '256',
                              '--train-size', '64', '--train-batch', '2'])
     ours, smp = bench.candidates('convnext_tiny', args)
     device = torch.device('cpu')
@@ -37,10 +30,10 @@ def test_ours_and_smp_count_the_same_flops_and_run_a_step(bench):
         assert torch.isfinite(step())
 
 
-def test_ours_uses_its_config_optimizer_unless_told_otherwise(bench):
+def test_ours_uses_its_config_optimizer_unless_told_otherwise():
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.LayerNorm(4))
     for flags, want in (([], 'AdamW(fused=True)'), (['--same-optimizer'], 'AdamW()')):
-        args = bench.parse_args(['--encoders', 'convnext_tiny', *flags])
+        args = bench.build_parser().parse_args(['--encoders', 'convnext_tiny', *flags])
         ours, peer = bench.candidates('convnext_tiny', args)
         assert bench.describe_optimizer(ours.optimizer(model)).startswith(want)
         assert peer.optimizer is None  # TrainStep gives peers default_adamw

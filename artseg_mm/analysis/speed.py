@@ -1,0 +1,571 @@
+"""Speed of our segmentors against their peers on the same encoder: the models,
+the timed steps and the tables of ``tools/analysis_tools/benchmark.py``.
+
+``args`` is that tool's parsed command line; ``child`` runs one measurement in
+a fresh process (its peak memory is clean there) and returns its result.
+"""
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
+
+import torch
+import torch.nn as nn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# encoder key -> our config, timm name, whether the encoder is built for one size
+ENCODERS = {
+    'convnext_tiny': ('configs/convnext_tiny_upernet_artefact.py', 'convnext_tiny', False),
+    'swin_tiny': ('configs/swin_tiny_upernet_artefact.py',
+                  'swin_tiny_patch4_window7_224', True),
+    'coat_lite_small': ('configs/coat_lite_small_upernet_artefact.py',
+                        'coat_lite_small', True),
+    'resnet50': ('configs/resnet50_unet_artefact.py', 'resnet50', False),
+}
+NUM_CLASSES = 2
+
+
+def build_parser(description: str = 'benchmark ours against peers') -> argparse.ArgumentParser:
+    """The flags of ``tools/analysis_tools/benchmark.py`` (tests build their settings here)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('--encoders', nargs='+', default=list(ENCODERS),
+                        choices=list(ENCODERS))
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    parser.add_argument('--amp', action='store_true',
+                        help='autocast: float16 + GradScaler on CUDA, '
+                        'bfloat16 on CPU; applied to every model alike')
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--repeats', type=int, default=4)
+    parser.add_argument('--train-batch', type=int, default=2)
+    parser.add_argument('--train-size', type=int, default=256)
+    parser.add_argument('--infer-size', type=int, default=512)
+    parser.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
+                        help="'cpu': process CPU seconds (less sensitive to other "
+                        "load on a shared CPU machine; CPU device only)")
+    parser.add_argument('--no-memory', action='store_true',
+                        help='skip the per-model peak-memory subprocesses')
+    parser.add_argument('--same-optimizer', action='store_true',
+                        help="time ours with the peers' optimizer (torch AdamW "
+                        "defaults) instead of the one its config builds")
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='key=value overrides for OUR configs, e.g. '
+                        'model.channels_last=True model.test_cfg.fuse_conv_bn=True')
+    parser.add_argument('--slide', action='store_true')
+    parser.add_argument('--slide-size', type=int, default=4096)
+    parser.add_argument('--slide-batch-sizes', type=int, nargs='+', default=[1, 2, 4])
+    parser.add_argument('--no-slide-stock', action='store_true',
+                        help="skip mmseg's stock slide_inference reference run")
+    parser.add_argument('--scan', action='store_true',
+                        help="time one large scan: infer.py's path vs mmseg's")
+    parser.add_argument('--scan-model', default='configs/convnext_tiny_upernet_artefact.py',
+                        help='work dir or config for --scan')
+    parser.add_argument('--scan-checkpoint', help='checkpoint for a --scan-model config')
+    parser.add_argument('--scan-size', type=int, default=4096)
+    parser.add_argument('--out', help='write the markdown table here too')
+    parser.add_argument('--_child', help=argparse.SUPPRESS)
+    return parser
+
+
+
+# ----------------------------------------------------------------- models
+@dataclass
+class Candidate:
+    """One model to time: how to build it for a phase, run it, and its loss."""
+    name: str
+    kind: str  # 'ours' | 'peer'
+    build: Callable[[int], nn.Module]  # input size -> model
+    infer: Callable[[nn.Module, torch.Tensor], torch.Tensor]
+    loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+    optimizer: Callable[[nn.Module], torch.optim.Optimizer] = None
+
+
+def default_adamw(model: nn.Module) -> torch.optim.Optimizer:
+    """What a peer's user writes: AdamW over all parameters, PyTorch's defaults."""
+    return torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+
+
+def describe_optimizer(opt: torch.optim.Optimizer) -> str:
+    flags = [k for k in ('fused', 'foreach') if opt.defaults.get(k)]
+    return (f'{type(opt).__name__}({", ".join(f"{k}=True" for k in flags)}), '
+            f'{len(opt.param_groups)} param groups')
+
+
+def _to_value(text: str):
+    try:
+        return json.loads(text.replace("'", '"'))
+    except json.JSONDecodeError:
+        if text in ('True', 'False', 'None'):
+            return {'True': True, 'False': False, 'None': None}[text]
+        return text
+
+
+def our_cfg(encoder: str, size: int, cfg_options: List[str]):
+    from mmengine.config import Config
+    path = os.path.join(ROOT, ENCODERS[encoder][0])
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'our config for {encoder} not found: {path}')
+    cfg = Config.fromfile(path)
+    cfg.model.backbone.pretrained = False  # no network; timing needs no weights
+    if ENCODERS[encoder][2]:
+        cfg.model.backbone.img_size = size
+    options = {}
+    for item in cfg_options:
+        if '=' not in item:
+            raise ValueError(f'--cfg-options expects key=value, got {item!r}')
+        key, value = item.split('=', 1)
+        options[key] = _to_value(value)
+    cfg.merge_from_dict(options)
+    return cfg
+
+
+def _samples(labels: torch.Tensor):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    out = []
+    for label in labels:
+        shape = tuple(label.shape)
+        s = SegDataSample(metainfo=dict(img_shape=shape, ori_shape=shape,
+                                        pad_shape=shape, img_path='<random>'))
+        s.gt_sem_seg = PixelData(data=label[None])
+        out.append(s)
+    return out
+
+
+def _metas(x: torch.Tensor) -> List[dict]:
+    shape = tuple(x.shape[2:])
+    return [dict(ori_shape=shape, img_shape=shape, pad_shape=shape,
+                 padding_size=[0, 0, 0, 0])] * x.shape[0]
+
+
+def _mm_infer(model, x):
+    return model.inference(x, _metas(x))
+
+
+def _mm_loss(model, x, y):
+    losses = model.loss(x, _samples(y))
+    return sum(v for k, v in losses.items() if 'loss' in k)
+
+
+def _build_mm(cfg_model) -> nn.Module:
+    import artseg_mm  # noqa: F401  (mmcv.ops stand-in before mmseg.models)
+    from mmengine.model import revert_sync_batchnorm
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    model = MODELS.build(cfg_model)
+    # SyncBN needs a process group in training; one process uses plain BN.
+    return revert_sync_batchnorm(model)
+
+
+def candidates(encoder: str, args) -> List[Candidate]:
+    import segmentation_models_pytorch as smp
+    timm_name = ENCODERS[encoder][1]
+    fixed = ENCODERS[encoder][2]
+
+    # our config as trained (size-independent parts: optimizer, loss)
+    train_cfg = our_cfg(encoder, args.train_size, args.cfg_options)
+
+    def ours(size):
+        cfg = our_cfg(encoder, size, args.cfg_options)
+        model = _build_mm(cfg.model)
+        model.test_cfg['mode'] = 'whole'  # one 512 image: one window anyway
+        return model
+
+    def our_optimizer(model):
+        """The torch optimizer our config's ``optim_wrapper`` builds (type,
+        options, paramwise groups); autocast and loss scaling stay the
+        benchmark's, alike for every model."""
+        import artseg_mm  # noqa: F401  (registers the wrapper and constructor)
+        from mmengine.logging import MMLogger
+        from mmengine.optim import build_optim_wrapper
+        from mmengine.registry import DefaultScope
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(logging.WARNING)  # not a line per parameter group
+        try:
+            with DefaultScope.overwrite_default_scope('mmseg'):
+                return build_optim_wrapper(model, train_cfg.optim_wrapper).optimizer
+        finally:
+            logger.setLevel(level)
+
+    # the same loss module for the smp peers as our config uses
+    loss_cfg = train_cfg.model.decode_head.loss_decode
+    loss_holder = {}
+
+    def peer_loss(model, x, y):
+        if 'fn' not in loss_holder:
+            import artseg_mm  # noqa: F401
+            from mmseg.registry import MODELS
+            loss_holder['fn'] = MODELS.build(loss_cfg).to(x.device)
+        return loss_holder['fn'](model(x), y, ignore_index=255)
+
+    def peer_infer(model, x):
+        return model(x)
+
+    out = [Candidate(f'ours ({os.path.basename(ENCODERS[encoder][0])})', 'ours',
+                     ours, _mm_infer, _mm_loss,
+                     default_adamw if args.same_optimizer else our_optimizer)]
+    if encoder == 'resnet50':
+        out.append(Candidate('smp Unet resnet50', 'peer',
+                             lambda size: smp.Unet('resnet50', encoder_weights=None,
+                                                   classes=NUM_CLASSES),
+                             peer_infer, peer_loss))
+    else:
+        def smp_upernet(size):
+            kw = dict(img_size=size) if fixed else {}
+            return smp.UPerNet(f'tu-{timm_name}', encoder_weights=None,
+                               decoder_channels=256, classes=NUM_CLASSES, **kw)
+        out.append(Candidate(f'smp UPerNet tu-{timm_name}', 'peer', smp_upernet,
+                             peer_infer, peer_loss))
+    if encoder == 'swin_tiny':
+        def stock(size):
+            from mmengine.config import Config
+            import mmseg
+            path = os.path.join(os.path.dirname(mmseg.__file__), '.mim', 'configs',
+                                '_base_', 'models', 'upernet_swin.py')
+            cfg = Config.fromfile(path)
+            cfg.model.decode_head.num_classes = NUM_CLASSES
+            cfg.model.auxiliary_head.num_classes = NUM_CLASSES
+            cfg.model.pop('data_preprocessor')
+            return _build_mm(cfg.model)
+        out.append(Candidate('mmseg stock UPerNet + mmseg Swin-T (512 ch, aux FCN)',
+                             'peer', stock, _mm_infer, _mm_loss))
+    return out
+
+
+# ----------------------------------------------------------------- timing
+def _sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def _autocast(args, device):
+    if not args.amp:
+        return torch.autocast(device_type=device.type, enabled=False)
+    dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+class TrainStep:
+    """forward + loss + backward + optimizer step (GradScaler with fp16 AMP)."""
+
+    def __init__(self, cand: Candidate, model, args, device):
+        self.cand, self.model, self.args, self.device = cand, model, args, device
+        self.model.train()
+        self.opt = (cand.optimizer or default_adamw)(model)
+        self.scaler = torch.amp.GradScaler('cuda') if (
+            args.amp and device.type == 'cuda') else None
+        g = torch.Generator().manual_seed(0)
+        s = args.train_size
+        self.x = torch.randn(args.train_batch, 3, s, s, generator=g).to(device)
+        self.y = torch.randint(0, NUM_CLASSES, (args.train_batch, s, s),
+                               generator=g).to(device)
+
+    def __call__(self):
+        self.opt.zero_grad(set_to_none=True)
+        with _autocast(self.args, self.device):
+            loss = self.cand.loss(self.model, self.x, self.y)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
+        return loss
+
+
+class InferStep:
+    """Logits for one image at --infer-size, no autograd."""
+
+    def __init__(self, cand: Candidate, model, args, device):
+        self.cand, self.model, self.args, self.device = cand, model, args, device
+        self.model.eval()
+        s = args.infer_size
+        self.x = torch.randn(1, 3, s, s, generator=torch.Generator().manual_seed(0)
+                             ).to(device)
+
+    def __call__(self):
+        with torch.inference_mode(), _autocast(self.args, self.device):
+            out = self.cand.infer(self.model, self.x)
+        assert out.shape[-2:] == self.x.shape[-2:], (
+            f'{self.cand.name}: output {tuple(out.shape)} is not at input size')
+        return out
+
+
+def _time(step, device, clock='wall') -> float:
+    now = time.process_time if clock == 'cpu' else time.perf_counter
+    _sync(device)
+    t0 = now()
+    step()
+    _sync(device)
+    return now() - t0
+
+
+def time_interleaved(steps: List[Callable], args, device) -> List[float]:
+    """Warm up each step, then ``repeats`` rounds ours, peer, ...; medians."""
+    for step in steps:
+        for _ in range(args.warmup):
+            step()
+    times = [[] for _ in steps]
+    for _ in range(args.repeats):
+        for i, step in enumerate(steps):
+            times[i].append(_time(step, device, args.clock))
+    return [statistics.median(t) for t in times]
+
+
+def count_flops(cand: Candidate, model, args, device) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+    model.eval()
+    x = torch.randn(1, 3, args.infer_size, args.infer_size, device=device)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        cand.infer(model, x)
+    return counter.get_total_flops() / 1e9
+
+
+# ------------------------------------------------------ memory subprocess
+def child_memory(spec: dict, args) -> dict:
+    """In a fresh process: build one candidate, run one step of a phase,
+    return peak memory (MiB) after the build and after the step."""
+    from artseg_mm.utils.memory import peak_rss_mib, reset_peak_rss
+    device = torch.device(args.device)
+    cand = candidates(spec['encoder'], args)[spec['index']]
+    size = args.train_size if spec['phase'] == 'train' else args.infer_size
+    model = cand.build(size).to(device)
+    step = (TrainStep if spec['phase'] == 'train' else InferStep)(cand, model, args, device)
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated() / 2**20
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return dict(base=base, peak=torch.cuda.max_memory_allocated() / 2**20)
+    base = reset_peak_rss()
+    step()
+    return dict(base=base, peak=peak_rss_mib())
+
+
+def child_slide(spec: dict, args) -> dict:
+    """In a fresh process: our model, sliding-window inference on one
+    --slide-size square image with window batch size ``spec['batch']``."""
+    from artseg_mm.utils.memory import peak_rss_mib, reset_peak_rss
+    device = torch.device(args.device)
+    cfg = our_cfg(spec['encoder'], 512, args.cfg_options)
+    test_cfg = dict(cfg.model.test_cfg)
+    test_cfg.update(mode='slide', crop_size=tuple(test_cfg.get('crop_size', (512, 512))),
+                    stride=tuple(test_cfg.get('stride', (341, 341))),
+                    batch_size=spec['batch'])
+    cfg.model.test_cfg = test_cfg
+    model = _build_mm(cfg.model).to(device).eval()
+    s = args.slide_size
+    x = torch.randn(1, 3, s, s, device=device)
+    crop = test_cfg['crop_size']
+    with torch.inference_mode(), _autocast(args, device):  # warm-up, one window batch
+        warm = torch.randn(spec['batch'], 3, *crop, device=device)
+        model.encode_decode(warm, _metas(warm))
+    del warm
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    base = (torch.cuda.memory_allocated() / 2**20 if device.type == 'cuda'
+            else reset_peak_rss())
+    t0 = time.perf_counter()
+    with torch.inference_mode(), _autocast(args, device):
+        if spec['stock']:
+            from mmengine.config import ConfigDict
+            from mmseg.models.segmentors import EncoderDecoder
+            model.test_cfg = ConfigDict(test_cfg)
+            out = EncoderDecoder.slide_inference(model, x, _metas(x))
+        else:
+            out = model.inference(x, _metas(x))
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == 'cuda'
+            else peak_rss_mib())
+    from artseg_mm.models.segmentors import slide_windows
+    n_windows = len(slide_windows(s, s, test_cfg['crop_size'], test_cfg['stride']))
+    return dict(seconds=seconds, base=base, peak=peak, windows=n_windows,
+                output_mib=out.numel() * out.element_size() / 2**20)
+
+
+# ------------------------------------------------------------------ main
+def _fmt(v: Optional[float], spec='.2f') -> str:
+    return '-' if v is None else format(v, spec)
+
+
+def _ratio(ours: Optional[float], peer: Optional[float]) -> str:
+    return '-' if ours is None or peer is None else f'{ours / peer:.2f}x'
+
+
+def header(args, device) -> List[str]:
+    cpu = platform.processor() or platform.machine()
+    lines = [f'torch {torch.__version__}, device {device}'
+             + (f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else
+                f' ({cpu}, {os.cpu_count()} logical CPUs)'),
+             f'threads: torch.get_num_threads()={torch.get_num_threads()} '
+             f'(--threads {args.threads}), amp={args.amp}, warm-up {args.warmup}, '
+             f'repeats {args.repeats} interleaved, medians of {args.clock} '
+             f'{"seconds" if args.clock == "wall" else "CPU seconds (all threads)"}',
+             f'train step = forward+loss+backward+optimizer step on {args.train_batch}x3x'
+             f'{args.train_size}x{args.train_size}; inference = logits for 1x3x'
+             f'{args.infer_size}x{args.infer_size}; GFLOPs for that inference '
+             '(FlopCounterMode, 2 per MAC)',
+             'optimizers: ' + ("AdamW, PyTorch's defaults, for every model (--same-optimizer)"
+                               if args.same_optimizer else
+                               "ours = the one its config builds; peers = AdamW, "
+                               "PyTorch's defaults")]
+    if args.cfg_options:
+        lines.append(f'our config overrides: {" ".join(args.cfg_options)}')
+    return lines
+
+
+def bench_models(args, child: Callable[[dict], dict], device) -> List[str]:
+    rows, notes = [], []
+    for encoder in args.encoders:
+        cands = candidates(encoder, args)
+        result: Dict[str, dict] = {c.name: {} for c in cands}
+        built = []
+        for c in cands:
+            try:
+                model = c.build(args.infer_size).to(device)
+                built.append((c, model))
+            except Exception as exc:  # a peer that cannot build this encoder
+                if c.kind == 'ours':
+                    raise
+                result[c.name]['error'] = f'{type(exc).__name__}: {exc}'[:160]
+                print(f'[{encoder}] {c.name}: not built: {result[c.name]["error"]}')
+        for c, model in built:
+            result[c.name]['params'] = sum(p.numel() for p in model.parameters()) / 1e6
+            result[c.name]['gflops'] = count_flops(c, model, args, device)
+            if c.kind == 'ours':
+                result[c.name]['levers'] = {
+                    k: v for k, v in dict(model.test_cfg).items()
+                    if k in ('fuse_conv_bn', 'autocast_dtype')}
+                result[c.name]['levers']['channels_last'] = getattr(
+                    model, 'channels_last', False)
+                from artseg_mm.models.layers import WinogradConv2d, nnpack_usable
+                n_wino = sum(isinstance(m, WinogradConv2d) and m.kernel_size == (3, 3)
+                             for m in model.modules())
+                result[c.name]['levers']['winograd_3x3_convs'] = (
+                    f'{n_wino} (NNPACK {"on" if nnpack_usable() else "unavailable"})')
+        infer_steps = [InferStep(c, m, args, device) for c, m in built]
+        for (c, _), t in zip(built, time_interleaved(infer_steps, args, device)):
+            result[c.name]['infer'] = t
+        del infer_steps, built
+        train_steps = []
+        for c in cands:
+            if 'error' in result[c.name]:
+                continue
+            train_steps.append(TrainStep(c, c.build(args.train_size).to(device),
+                                         args, device))
+        for step, t in zip(train_steps, time_interleaved(train_steps, args, device)):
+            result[step.cand.name]['train'] = t
+            result[step.cand.name]['optimizer'] = describe_optimizer(step.opt)
+        del train_steps
+        if not args.no_memory:
+            for i, c in enumerate(cands):
+                if 'error' in result[c.name]:
+                    continue
+                for phase in ('infer', 'train'):
+                    mem = child(dict(encoder=encoder, index=i, phase=phase))
+                    result[c.name][f'mem_{phase}'] = mem['peak']
+                    result[c.name][f'mem_{phase}_delta'] = mem['peak'] - mem['base']
+        ours = result[cands[0].name]
+        for c in cands:
+            r = result[c.name]
+            if 'error' in r:
+                rows.append(f'| {encoder} | {c.name} | not buildable: {r["error"]} '
+                            '| | | | | | | |')
+                continue
+            is_ours = c.kind == 'ours'
+            rows.append(
+                f'| {encoder} | {c.name} | {r["params"]:.1f} | {r["gflops"]:.1f} | '
+                f'{r["train"]:.3f} | {"" if is_ours else _ratio(ours["train"], r["train"])} | '
+                f'{r["infer"]:.3f} | {"" if is_ours else _ratio(ours["infer"], r["infer"])} | '
+                f'{_fmt(r.get("mem_train"), ".0f")} ({_fmt(r.get("mem_train_delta"), ".0f")}) | '
+                f'{_fmt(r.get("mem_infer"), ".0f")} ({_fmt(r.get("mem_infer_delta"), ".0f")}) |')
+        notes.append(f'- {encoder}: ours {ours.get("levers")}; optimizers: ' + '; '.join(
+            f'{c.name}: {result[c.name]["optimizer"]}' for c in cands
+            if 'optimizer' in result[c.name]))
+        print(notes[-1])
+        print('\n'.join(rows[-len(cands):]), flush=True)
+    mem_unit = ('CUDA max allocated MiB (above model)' if device.type == 'cuda'
+                else 'peak RSS MiB (above built model)')
+    return ['| encoder | model | params (M) | GFLOPs | train step (s) | ours/peer | '
+            f'inference (s) | ours/peer | train {mem_unit} | inference {mem_unit} |',
+            '|---|---|---|---|---|---|---|---|---|---|', *rows, '', *notes]
+
+
+def bench_slide(args, child: Callable[[dict], dict], device) -> List[str]:
+    rows = ['| encoder | method | window batch | windows | time (s) | '
+            'peak memory MiB (above built model) | output MiB |',
+            '|---|---|---|---|---|---|---|']
+    for encoder in args.encoders:
+        runs = [(False, b) for b in args.slide_batch_sizes]
+        if not args.no_slide_stock:
+            runs.append((True, 1))
+        for stock, batch in runs:
+            r = child(dict(encoder=encoder, batch=batch, stock=stock, slide=True))
+            method = ("mmseg stock slide_inference" if stock
+                      else 'ours (batched, in-place accumulation)')
+            rows.append(f'| {encoder} | {method} | {batch} | {r["windows"]} | '
+                        f'{r["seconds"]:.1f} | {r["peak"]:.0f} ({r["peak"] - r["base"]:.0f}) '
+                        f'| {r["output_mib"]:.0f} |')
+            print(rows[-1], flush=True)
+    return [f'sliding-window inference, 1x3x{args.slide_size}x{args.slide_size}', '',
+            *rows]
+
+
+def child_scan(spec: dict, args) -> dict:
+    """In a fresh process: one scan_speed method; the mask goes to a .npy file."""
+    import numpy as np
+
+    import artseg_mm  # noqa: F401
+    from artseg_mm.analysis.scan_speed import run_method
+    model = spec['model'] if os.path.isabs(spec['model']) else os.path.join(ROOT, spec['model'])
+    result = run_method(spec['method'], model, spec['checkpoint'], spec['size'],
+                        spec['batch'], spec['bf16'], args.device)
+    np.save(spec['mask_path'], result.pop('mask'))
+    return result
+
+
+def bench_scan(args, child: Callable[[dict], dict], device) -> List[str]:
+    import tempfile
+
+    import numpy as np
+
+    from artseg_mm.engine import cpu_supports_bf16
+    bf16 = device.type == 'cuda' or cpu_supports_bf16()
+    runs = [('infer', b, False) for b in args.slide_batch_sizes]
+    if bf16:
+        runs.append(('infer', args.slide_batch_sizes[-1], True))
+    runs += [('mmseg_slide', None, False), ('mmseg_inferencer', None, False)]
+    rows = ['| method | window batch | precision | windows | time (s) | Mpx/s | '
+            'peak RSS above the built model (MiB) | pixels changed vs first row |',
+            '|---|---|---|---|---|---|---|---|']
+    reference = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (method, batch, use_bf16) in enumerate(runs):
+            mask_path = os.path.join(tmp, f'{k}.npy')
+            r = child(dict(scan=True, method=method, batch=batch, bf16=use_bf16,
+                               model=args.scan_model, checkpoint=args.scan_checkpoint,
+                               size=args.scan_size, mask_path=mask_path))
+            mask = np.load(mask_path)
+            reference = mask if reference is None else reference
+            changed = float((mask != reference).mean()) * 100
+            rows.append(f'| {method} | {batch or "config"} | '
+                        f'{"bf16" if use_bf16 else "fp32"} | {r["windows"]} | '
+                        f'{r["seconds"]:.1f} | {r["mpix_per_s"]:.3f} | '
+                        f'{r["peak_mib"] - r["base_mib"]:.0f} | {changed:.4f}% |')
+            print(rows[-1], flush=True)
+    note = ('' if bf16 else 'bf16: not run, this CPU has no bf16 kernels '
+            '(avx512_bf16/amx_bf16); infer.py --bf16 falls back to fp32 here')
+    return [f'one {args.scan_size}x{args.scan_size} scan, model {args.scan_model}', note,
+            '', *rows]
