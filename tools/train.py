@@ -9,17 +9,15 @@
   which file it uses (not a ``load_from`` the config carries).
 """
 import argparse
-import logging
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
-from artseg_mm.engine import (close_distributed, cpu_supports_bf16,
-                              prepare_cpu_distributed)
+from artseg_mm.engine import close_distributed, prepare_cpu_distributed
+from artseg_mm.engine.optim_wrapper import enable_amp
 from artseg_mm.runtime_checks import check_dataset_exists, plan_resume
 from mmseg.registry import RUNNERS
 
@@ -46,30 +44,6 @@ def parse_args():
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
-
-
-def enable_amp(cfg: Config) -> None:
-    """Turn ``--amp`` into the optimizer wrapper that fits this machine."""
-    import torch
-    wrapper_type = cfg.optim_wrapper.type
-    if wrapper_type not in ('OptimWrapper', 'AmpOptimWrapper',
-                            'AutoAmpOptimWrapper'):
-        raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, '
-                         f'AmpOptimWrapper or AutoAmpOptimWrapper, got {wrapper_type}')
-    if torch.cuda.is_available():
-        if wrapper_type == 'OptimWrapper':
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
-        print_log('--amp: fp16 mixed precision on CUDA.', logger='current')
-        return
-    cfg.optim_wrapper.type = 'AutoAmpOptimWrapper'
-    if cpu_supports_bf16():
-        cfg.optim_wrapper.cpu_dtype = 'bfloat16'
-        print_log('--amp: no CUDA device; training with bfloat16 autocast on '
-                  'the CPU (it has bf16 kernels).', logger='current')
-    else:
-        print_log('--amp: no CUDA device and no CPU bf16 support; training in '
-                  'fp32.', logger='current', level=logging.WARNING)
 
 
 def main():

@@ -1,8 +1,10 @@
 """Mixed precision that follows the device: fp16 AMP on CUDA, optional bf16 on CPU."""
+import logging
 from contextlib import contextmanager
 from typing import Optional
 
 import torch
+from mmengine.logging import print_log
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.runner.amp import autocast
 
@@ -83,3 +85,28 @@ class AutoAmpOptimWrapper(AmpOptimWrapper):
                 device_type='cpu', dtype=torch.bfloat16,
                 enabled=self.cpu_dtype == 'bfloat16'):
             yield
+
+
+def enable_amp(cfg) -> None:
+    """Turn ``tools/train.py --amp`` into the optimizer wrapper that fits this
+    machine: fp16 with loss scaling on CUDA, bf16 autocast on a CPU with bf16
+    kernels, else fp32 (with a warning)."""
+    wrapper_type = cfg.optim_wrapper.type
+    if wrapper_type not in ('OptimWrapper', 'AmpOptimWrapper',
+                            'AutoAmpOptimWrapper'):
+        raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, '
+                         f'AmpOptimWrapper or AutoAmpOptimWrapper, got {wrapper_type}')
+    if torch.cuda.is_available():
+        if wrapper_type == 'OptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+        print_log('--amp: fp16 mixed precision on CUDA.', logger='current')
+        return
+    cfg.optim_wrapper.type = 'AutoAmpOptimWrapper'
+    if cpu_supports_bf16():
+        cfg.optim_wrapper.cpu_dtype = 'bfloat16'
+        print_log('--amp: no CUDA device; training with bfloat16 autocast on '
+                  'the CPU (it has bf16 kernels).', logger='current')
+    else:
+        print_log('--amp: no CUDA device and no CPU bf16 support; training in '
+                  'fp32.', logger='current', level=logging.WARNING)

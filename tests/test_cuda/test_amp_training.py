@@ -3,8 +3,8 @@ wrapper their config gets from ``tools/train.py --amp``."""
 import pytest
 import torch
 
-from conftest import (REPO, STUDY_CONFIGS, build_study_model, load_script, study_batch,
-                      study_config)
+from artseg_mm.engine.optim_wrapper import enable_amp
+from conftest import STUDY_CONFIGS, build_study_model, study_batch, study_config
 
 pytestmark = pytest.mark.cuda
 
@@ -15,8 +15,7 @@ def amp_wrapper(model, cfg):
     """The optimizer wrapper ``tools/train.py --amp`` builds for ``cfg``."""
     from mmengine.optim import AmpOptimWrapper, build_optim_wrapper
     from mmengine.registry import DefaultScope
-    train_tool = load_script(REPO / 'tools/train.py', 'artseg_train_tool')
-    train_tool.enable_amp(cfg)
+    enable_amp(cfg)
     with DefaultScope.overwrite_default_scope('mmseg'):
         wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     assert isinstance(wrapper, AmpOptimWrapper), type(wrapper)
