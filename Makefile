@@ -23,7 +23,10 @@ endif
 # targets: TRAIN_OPTS="train_cfg.max_epochs=1"
 TRAIN_OPTS ?=
 TRAIN_ARGS := $(if $(TRAIN_OPTS),--cfg-options $(TRAIN_OPTS))
-MODELS := convnext_tiny_upernet swin_tiny_upernet coat_lite_small_upernet resnet50_unet
+# the study's models: one config per encoder, configs/<model>_artefact.py
+MODELS := $(patsubst configs/%_artefact.py,%,$(sort $(wildcard configs/*_artefact.py)))
+# short name (train-convnext, FOLD_MODELS=swin, ...): the model's first word
+SHORT := $(foreach m,$(MODELS),$(firstword $(subst _, ,$(m))))
 WORK := work_dirs
 DEMO_DATA := data/artefact_demo
 OUT := $(WORK)/analysis$(SUFFIX)
@@ -62,11 +65,8 @@ demo-data: venv
 test: venv
 	$(PY) -m pytest tests -q
 
-# short name -> config stem
-convnext := convnext_tiny_upernet
-swin := swin_tiny_upernet
-coat := coat_lite_small_upernet
-resnet50 := resnet50_unet
+# short name -> model (config stem)
+$(foreach m,$(MODELS),$(eval $(firstword $(subst _, ,$(m))) := $(m)))
 
 define MODEL_TARGETS
 train-$(1): venv
@@ -75,10 +75,10 @@ evaluate-$(1): venv
 	$$(PY) tools/test.py $$(CFG_DIR)/$$($(1))$$(SUFFIX).py $$(call ckpt,$$($(1))$$(SUFFIX)) \
 		--out $$(WORK)/$$($(1))$$(SUFFIX)/test --show-dir $$(WORK)/$$($(1))$$(SUFFIX)/show
 endef
-$(foreach m,convnext swin coat resnet50,$(eval $(call MODEL_TARGETS,$(m))))
+$(foreach m,$(SHORT),$(eval $(call MODEL_TARGETS,$(m))))
 
-train-all: train-convnext train-swin train-coat train-resnet50
-evaluate-all: evaluate-convnext evaluate-swin evaluate-coat evaluate-resnet50
+train-all: $(addprefix train-,$(SHORT))
+evaluate-all: $(addprefix evaluate-,$(SHORT))
 
 ## table + bar chart + prediction grids with bootstrap CIs over all trained models
 compare: venv

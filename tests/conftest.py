@@ -107,9 +107,9 @@ def run_tool(args, cwd=REPO, env_extra=None, check=True, timeout=900):
 
 
 PY = sys.executable
-# the study's four configs (configs/<name>_artefact.py)
-STUDY_CONFIGS = ['convnext_tiny_upernet', 'swin_tiny_upernet', 'coat_lite_small_upernet',
-                 'resnet50_unet']
+# the study's configs (configs/<name>_artefact.py), as the Makefile finds them
+STUDY_CONFIGS = sorted(path.name[:-len('_artefact.py')]
+                       for path in (REPO / 'configs').glob('*_artefact.py'))
 
 
 def study_config(name: str):
