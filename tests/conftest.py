@@ -1,5 +1,4 @@
 """Shared fixtures: a tiny demo dataset and a runner for the command-line tools."""
-import importlib.util
 import json
 import os
 import socket
@@ -31,14 +30,6 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason=CUDA_SKIP_REASON)
     for item in cuda_items:
         item.add_marker(skip)
-
-
-def load_script(path: Path, name: str):
-    """Import a script under tools/ (not a package) as module ``name``."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='session')

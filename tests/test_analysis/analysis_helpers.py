@@ -9,13 +9,14 @@ ConvNeXt-atto, a narrow Swin-T (embed_dim 24; the same window attention code as
 swin_tiny) and CoaT-Lite-tiny (the same factorized attention as
 coat_lite_small). Weights are random (seeded); no download.
 """
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, load_script
+from conftest import PY, REPO, run_tool
 
 IMG_H, IMG_W = 64, 96
 
@@ -29,9 +30,24 @@ BACKBONES = {
 }
 
 
-def load_tool(name: str):
-    """Import tools/analysis_tools/<name>.py as a module (tools are scripts)."""
-    return load_script(REPO / 'tools' / 'analysis_tools' / f'{name}.py', f'_tool_{name}')
+class AnalysisTool:
+    """``tools/analysis_tools/<name>.py`` run as a command: ``main(argv)`` returns
+    its exit code and echoes its output to this process's stdout and stderr
+    (where pytest's ``capsys`` reads it)."""
+
+    def __init__(self, name: str):
+        self.path = REPO / 'tools' / 'analysis_tools' / f'{name}.py'
+
+    def main(self, argv) -> int:
+        proc = run_tool([PY, self.path, *map(str, argv)], check=False)
+        sys.stdout.write(proc.stdout)
+        sys.stderr.write(proc.stderr)
+        return proc.returncode
+
+
+def load_tool(name: str) -> AnalysisTool:
+    """The analysis tool ``name`` as a command (see :class:`AnalysisTool`)."""
+    return AnalysisTool(name)
 
 
 def build_backbone(kind: str):
