@@ -6,11 +6,27 @@ import re
 from typing import Optional
 
 import torch
-from mmengine.config import ConfigDict
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
 from mmseg.registry import DATASETS
+
+
+def load_run_config(config: str, launcher: str, cfg_options: Optional[dict],
+                    work_dir: Optional[str]) -> Config:
+    """The config of a ``tools/train.py`` / ``test.py`` run, as mmseg's tools build
+    it: overrides merged, ``work_dir`` from the flag, else the config's, else
+    ``./work_dirs/<config name>``."""
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    return cfg
 
 
 def check_dataset_exists(dataset_cfg: ConfigDict) -> None:

@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.engine import close_distributed, prepare_cpu_distributed
-from artseg_mm.runtime_checks import check_dataset_exists
+from artseg_mm.runtime_checks import check_dataset_exists, load_run_config
 
 
 def parse_args():
@@ -72,16 +72,7 @@ def trigger_visualization_hook(cfg: Config, args) -> Config:
 def main():
     args = parse_args()
 
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_run_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint

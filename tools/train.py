@@ -10,15 +10,14 @@
 """
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.engine import close_distributed, prepare_cpu_distributed
 from artseg_mm.engine.optim_wrapper import enable_amp
-from artseg_mm.runtime_checks import check_dataset_exists, plan_resume
+from artseg_mm.runtime_checks import check_dataset_exists, load_run_config, plan_resume
 from mmseg.registry import RUNNERS
 
 
@@ -49,16 +48,7 @@ def parse_args():
 def main():
     args = parse_args()
 
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_run_config(args.config, args.launcher, args.cfg_options, args.work_dir)
 
     check_dataset_exists(cfg.train_dataloader.dataset)
     if args.amp:
