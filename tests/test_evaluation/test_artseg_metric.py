@@ -216,3 +216,27 @@ def test_metric_values_equal_mmseg_iou_metric(classes, samples):
         got = [ours[f'{name}.{cls}'] for cls in classes]
         np.testing.assert_allclose(got, np.round(per_class[name] * 100, 2), rtol=0, atol=1e-4,
                                    equal_nan=True, err_msg=name)
+
+
+def test_format_only_writes_mmseg_masks_without_ground_truth(tmp_path):
+    """format_only, as mmseg's IoUMetric: the masks (+1 with reduce_zero_label)
+    as <image name>.png in output_dir, no ground truth read, no metrics."""
+    from PIL import Image
+    samples = binary_samples()
+    for sample in samples:
+        del sample.gt_sem_seg
+    samples[2].set_metainfo(dict(reduce_zero_label=True))
+    ours, theirs = tmp_path / 'ours', tmp_path / 'mmseg'
+    assert evaluate(dict(type='ArtSegMetric', output_dir=str(ours), format_only=True),
+                    BINARY_CLASSES, samples) == {}
+    assert evaluate(dict(type='IoUMetric', output_dir=str(theirs), format_only=True),
+                    BINARY_CLASSES, samples) == {}
+    names = sorted(path.name for path in theirs.iterdir())
+    assert names == ['a.png', 'b.png', 'c.png']
+    assert sorted(path.name for path in ours.iterdir()) == names
+    for name in names:
+        np.testing.assert_array_equal(np.array(Image.open(ours / name)),
+                                      np.array(Image.open(theirs / name)))
+    np.testing.assert_array_equal(np.array(Image.open(ours / 'c.png')), np.ones((4, 4)))
+    with pytest.raises(ValueError, match='format_only=True needs an output_dir'):
+        METRICS.build(dict(type='ArtSegMetric', format_only=True))
