@@ -234,3 +234,52 @@ def test_attention_tool_on_convnext_says_so_without_traceback(tiny_models, tmp_p
     assert 'visualization_cam.py' in proc.stderr
     assert 'Traceback' not in proc.stderr
     assert not list(tmp_path.glob('*.png'))
+
+
+@pytest.fixture(scope='module')
+def study_swin():
+    """The Swin-T of configs/swin_tiny_upernet_artefact.py, untrained."""
+    from conftest import build_study_model
+    torch.manual_seed(0)
+    return build_study_model('swin_tiny_upernet').eval()
+
+
+def test_swin_attention_of_the_study_model_equals_timm_attention_extract(study_swin):
+    """Every block of the config's Swin-T: our weights equal the softmax output
+    timm's AttentionExtract captures (WindowAttention.attn_drop), bit for bit."""
+    from timm.utils import AttentionExtract
+
+    from artseg_mm.analysis.attention import find_attention_blocks, swin_window_attention
+    _, blocks = find_attention_blocks(study_swin)
+    names = [name for stage in sorted(blocks) for name in blocks[stage]]
+    assert len(names) == 12
+    inputs = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    for name in names:
+        ours = swin_window_attention(study_swin, name, inputs).attn
+        extract = AttentionExtract(study_swin, names=[f'{name}.attn.attn_drop'], method='hook')
+        with torch.no_grad():
+            theirs = extract(inputs)[f'{name}.attn.attn_drop']
+        for handle in extract.hooks._handles:
+            handle.remove()
+        torch.testing.assert_close(ours, theirs[:ours.shape[0]], rtol=0, atol=0)
+
+
+def test_swin_window_cells_equal_timm_window_partition():
+    """For every cell of grids that need padding or not, shifted or not: the
+    window and key cells are those of timm's roll, pad and window_partition."""
+    from timm.models.swin_transformer import window_partition
+
+    from artseg_mm.analysis.attention import swin_window_cells
+    for H, W, win, shift in [(8, 12, (7, 7), (3, 3)), (14, 7, (7, 7), (3, 3)),
+                             (5, 9, (3, 4), (1, 2)), (16, 16, (7, 7), (0, 0)),
+                             (2, 3, (7, 7), (3, 3))]:
+        labels = torch.roll(torch.arange(H * W).view(1, H, W, 1),
+                            shifts=(-shift[0], -shift[1]), dims=(1, 2))
+        padded = F.pad(labels, (0, 0, 0, (-W) % win[1], 0, (-H) % win[0]), value=-1)
+        windows = window_partition(padded, win).reshape(-1, win[0] * win[1])
+        for r in range(H):
+            for c in range(W):
+                w_idx, q_idx, keys = swin_window_cells((H, W), win, shift, (r, c))
+                got = np.where(keys[:, 0] >= 0, keys[:, 0] * W + keys[:, 1], -1)
+                np.testing.assert_array_equal(got, windows[w_idx].numpy())
+                assert got[q_idx] == r * W + c
