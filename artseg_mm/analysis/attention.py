@@ -1,18 +1,15 @@
 """What the attention layers of timm's Swin and CoaT backbones look at.
 
-Why it exists: neither mmseg nor timm can show the attention of timm's Swin
-(its attention runs fused in ``scaled_dot_product_attention``, so nothing holds
-the weights) or explain CoaT's factorized attention, which never forms a
-token-by-token matrix. The functions take any ``nn.Module`` (an mmseg
-segmentor, its backbone, or a bare timm ``features_only`` model) and the
-dotted name of one block inside it, run one forward pass with hooks, and
-recompute the attention from the module's own weights and its actual inputs.
+The functions take any ``nn.Module`` (an mmseg segmentor, its backbone, or a
+bare timm ``features_only`` model) and the dotted name of one block inside it,
+run one forward pass with hooks, and lay the block's attention on the feature
+grid around a query pixel.
 
-* Swin (:func:`swin_window_attention`): a forward hook on the block's
-  ``WindowAttention`` captures its input windows and shift mask; the weights are
-  ``softmax(q k^T * scale + relative_position_bias + mask)`` exactly as timm's
-  non-fused path computes them. The query's window is mapped back to the
-  un-shifted, un-padded feature grid (:func:`swin_window_cells`): for a
+* Swin (:func:`swin_window_attention`): timm's ``AttentionExtract`` captures
+  the block's window attention weights, ``softmax(q k^T * scale +
+  relative_position_bias + mask)``, at ``WindowAttention.attn_drop`` (timm's
+  non-fused path, used for the capture). The query's window is mapped back to
+  the un-shifted, un-padded feature grid (:func:`swin_window_cells`): for a
   shifted block the window is taken on the grid rolled by ``-shift_size``, so
   in image coordinates it may wrap around the borders. timm's -100 mask
   separates the wrapped-around keys only where the grid is a multiple of the
@@ -33,6 +30,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 from .cam import AnalysisInputError
@@ -142,25 +140,23 @@ def swin_window_cells(grid_hw: Tuple[int, int], window_size: Tuple[int, int],
     """Where timm's (shifted) window partition puts a grid cell.
 
     timm rolls the ``(H, W)`` grid by ``-shift`` (``torch.roll``), pads it at
-    the bottom/right to multiples of the window, and partitions it row-major.
-    Returns ``(window_index, index_in_window, key_cells)`` where ``key_cells``
-    is ``(wh*ww, 2)``: each key's (row, col) on the original grid, ``-1`` for
-    padding.
+    the bottom/right to multiples of the window, and partitions it with
+    ``window_partition``; the same steps on a grid of cell numbers find the
+    cell. Returns ``(window_index, index_in_window, key_cells)`` where
+    ``key_cells`` is ``(wh*ww, 2)``: each key's (row, col) on the original
+    grid, ``-1`` for padding.
     """
+    from timm.models.swin_transformer import window_partition
     H, W = grid_hw
     wh, ww = window_size
-    sh, sw = shift_size
-    r, c = cell
-    rs, cs = (r - sh) % H, (c - sw) % W  # position on the rolled grid
-    n_cols = math.ceil(W / ww)
-    wi, wj = rs // wh, cs // ww
-    keys = np.full((wh * ww, 2), -1, dtype=np.int64)
-    for a in range(wh):
-        for b in range(ww):
-            pr, pc = wi * wh + a, wj * ww + b
-            if pr < H and pc < W:
-                keys[a * ww + b] = ((pr + sh) % H, (pc + sw) % W)
-    return wi * n_cols + wj, (rs % wh) * ww + (cs % ww), keys
+    numbers = torch.roll(torch.arange(H * W).view(1, H, W, 1),
+                         shifts=(-shift_size[0], -shift_size[1]), dims=(1, 2))
+    numbers = F.pad(numbers, (0, 0, 0, (-W) % ww, 0, (-H) % wh), value=-1)
+    windows = window_partition(numbers, (wh, ww)).reshape(-1, wh * ww).numpy()
+    window_index, query_index = (int(i) for i in np.argwhere(windows == cell[0] * W + cell[1])[0])
+    keys = windows[window_index]
+    key_cells = np.where(keys[:, None] >= 0, np.stack([keys // W, keys % W], axis=1), -1)
+    return window_index, query_index, key_cells.astype(np.int64)
 
 
 @dataclass
@@ -182,20 +178,6 @@ class SwinAttentionResult:
     padding_mass: np.ndarray     # (heads,): weight on padding keys
 
 
-def _window_attention_weights(module: nn.Module, x_windows: Tensor,
-                              mask: Optional[Tensor]) -> Tensor:
-    """timm ``WindowAttention``'s non-fused path, up to the softmax."""
-    b_, n, _ = x_windows.shape
-    qkv = module.qkv(x_windows).reshape(b_, n, 3, module.num_heads, -1).permute(2, 0, 3, 1, 4)
-    q, k, _ = qkv.unbind(0)
-    attn = (q * module.scale) @ k.transpose(-2, -1) + module._get_rel_pos_bias()
-    if mask is not None:
-        num_win = mask.shape[0]
-        attn = attn.view(-1, num_win, module.num_heads, n, n) + mask.unsqueeze(1).unsqueeze(0)
-        attn = attn.view(-1, module.num_heads, n, n)
-    return attn.softmax(dim=-1)
-
-
 def swin_window_attention(model: nn.Module, block_name: str, inputs: Tensor,
                           query_xy: Optional[Tuple[float, float]] = None
                           ) -> SwinAttentionResult:
@@ -207,32 +189,40 @@ def swin_window_attention(model: nn.Module, block_name: str, inputs: Tensor,
         inputs: the network input ``(B, 3, H, W)``; only item 0 is read.
         query_xy: pixel (x, y) of ``inputs``; default its centre.
     """
+    from timm.utils import AttentionExtract
     block = model.get_submodule(block_name)
     captured = {}
 
     def pre_hook(_, args):
         captured['block_in'] = args[0].shape
 
-    def attn_hook(module, args, kwargs, output):
-        mask = kwargs.get('mask', args[1] if len(args) > 1 else None)
-        captured['attn'] = _window_attention_weights(module, args[0], mask)
+    def attn_hook(module, args, output):
         captured['output'] = output
 
+    weights_name = f'{block_name}.attn.attn_drop'  # applied to the softmax output
+    training, fused = model.training, block.attn.fused_attn
+    block.attn.fused_attn = False  # the fused kernel never forms the weights
     handles = [block.register_forward_pre_hook(pre_hook),
-               block.attn.register_forward_hook(attn_hook, with_kwargs=True)]
+               block.attn.register_forward_hook(attn_hook)]
     try:
-        _run(model, inputs)
+        extract = AttentionExtract(model, names=[weights_name], method='hook')  # sets eval()
+        # timm's FeatureHooks keeps its hooks for good: removed below with ours
+        handles += extract.hooks._handles
+        with torch.no_grad():
+            attn = extract(inputs).get(weights_name)
     finally:
         for h in handles:
             h.remove()
-    if 'attn' not in captured:
+        block.attn.fused_attn = fused
+        model.train(training)
+    if attn is None:
         raise RuntimeError(f'{block_name} did not run in the forward pass (is it in an '
                            f'out_indices stage the model computes?)')
     _, H, W, _ = captured['block_in']
     window_size = tuple(int(v) for v in block.window_size)
     shift_size = tuple(int(v) for v in block.shift_size)
     num_windows = math.ceil(H / window_size[0]) * math.ceil(W / window_size[1])
-    attn = captured['attn'][:num_windows]  # batch item 0
+    attn = attn[:num_windows]  # batch item 0
     stride = infer_stride(tuple(inputs.shape[2:]), (H, W))
     cell = query_cell(query_xy, tuple(inputs.shape[2:]), (H, W), stride)
     win, qi, keys = swin_window_cells((H, W), window_size, shift_size, cell)
@@ -293,6 +283,10 @@ def coat_factor_attention(model: nn.Module, block_name: str, inputs: Tensor,
     * ``crpe_magnitude`` / ``factor_magnitude``: per-token norms of the two
       terms of the output (the local convolutional relative-position term and
       the global factorized term), to compare where each dominates.
+
+    Ours rather than timm's ``AttentionExtract``: that captures only
+    ``softmax_N(K)`` (a traced graph node of the bare timm model), and these
+    maps need the layer's q, v and ``crpe`` of the same pass.
     """
     attn_module = model.get_submodule(block_name)
     captured = {}

@@ -3,10 +3,8 @@ from .distributed import close_distributed, prepare_cpu_distributed
 from .fileio import AtomicLocalBackend
 from .hooks.epoch_seed_hook import EpochSeedHook, seeded_worker_init_fn
 from .hooks.safe_checkpoint_hook import SafeCheckpointHook
-from .optim_constructor import SharedParamOptimWrapperConstructor
 from .optim_wrapper import AutoAmpOptimWrapper, cpu_supports_bf16
 
 __all__ = ['AtomicLocalBackend', 'AutoAmpOptimWrapper', 'EpochSeedHook',
-           'SafeCheckpointHook', 'SharedParamOptimWrapperConstructor',
-           'close_distributed', 'cpu_supports_bf16', 'prepare_cpu_distributed',
-           'seeded_worker_init_fn']
+           'SafeCheckpointHook', 'close_distributed', 'cpu_supports_bf16',
+           'prepare_cpu_distributed', 'seeded_worker_init_fn']

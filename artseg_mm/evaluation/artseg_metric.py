@@ -8,12 +8,12 @@ from collections import OrderedDict, defaultdict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmengine.structures import BaseDataElement
 from PIL import Image
 from prettytable import PrettyTable
 
+from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 from ..datasets.artefact_classes import BINARY_CLASSES, DAMAGE_CLASS_INDEX_BINARY
 from .functional import (bootstrap_ci, class_iou, confusion_matrix, mean_iou,
@@ -60,19 +60,23 @@ def load_per_image(path: str) -> dict:
 
 
 @METRICS.register_module()
-class ArtSegMetric(BaseMetric):
-    """IoU/Dice/precision/recall as mmseg's ``IoUMetric``, plus what the study needs.
+class ArtSegMetric(IoUMetric):
+    """mmseg's ``IoUMetric`` with per-image confusions, bootstrap CIs and breakdowns.
 
-    Why it exists: ``IoUMetric`` keeps only summed areas, so it cannot give a
-    confidence interval over images, a breakdown by the dataset's metadata, or
-    the per-image results the comparison tool needs. This metric stores one
-    confusion matrix per image (with its ``img_path``, ``material`` and
-    ``content`` from the sample's metainfo; None where absent) and returns the
-    same keys as ``IoUMetric`` in percent (``aAcc``, ``mIoU``, ``mDice``, ...)
-    so configs keep ``save_best='mIoU'``, plus ``IoU.<class>``/``Dice.<class>``,
-    ``damage_IoU`` for the binary clean/damage classes, and, with ``bootstrap``,
-    the 95% percentile bootstrap interval ``mIoU_ci_low``/``mIoU_ci_high`` (and
-    ``damage_IoU_ci_low``/``_high``). Metric definitions and NaN rules:
+    Why its own results and compute: ``IoUMetric`` keeps per-image
+    intersect/union/pred/label areas, which do not say which class a wrong pixel
+    was called (the confusion ``tools/analysis_tools/compare.py`` plots and
+    ``per_image.json`` holds). This metric stores one confusion matrix per image
+    (with its ``img_path``, ``material`` and ``content`` from the sample's
+    metainfo; None where absent); its diagonal, column and row sums are
+    ``IoUMetric``'s areas, and the results are ``IoUMetric``'s (``iou_metrics``
+    mIoU, mDice, mFscore) in percent (``aAcc``, ``mIoU``, ``mDice``,
+    ``mPrecision``, ``mRecall``; mmseg's ``mAcc`` is ``mRecall``) so configs
+    keep ``save_best='mIoU'``, plus ``IoU.<class>``/``Dice.<class>``,
+    ``damage_IoU`` for the binary clean/damage classes, and, with
+    ``bootstrap``, the 95% percentile bootstrap interval
+    ``mIoU_ci_low``/``mIoU_ci_high`` (and ``damage_IoU_ci_low``/``_high``).
+    Metric definitions and NaN rules:
     :func:`artseg_mm.evaluation.functional.metrics_from_confusion`.
 
     It prints a per-class table and one table per metadata key present. With
@@ -80,7 +84,8 @@ class ArtSegMetric(BaseMetric):
     ``per_group.csv`` and ``per_image.json`` (read by
     ``tools/analysis_tools/compare.py``); with ``keep_results`` also the
     predicted masks as ``<image name>.png``, as ``IoUMetric`` does with mmseg's
-    ``tools/test.py --out``.
+    ``tools/test.py --out``. With ``format_only`` it is ``IoUMetric``: the
+    masks go to ``output_dir``, no ground truth is read, no metric computed.
 
     Args:
         ignore_index (int): Label ignored in evaluation. Defaults to 255.
@@ -92,6 +97,8 @@ class ArtSegMetric(BaseMetric):
             Defaults to ('material', 'content').
         output_dir (str, optional): Folder for the result files.
         keep_results (bool): Also write the predicted masks to ``output_dir``.
+        format_only (bool): Only write the predicted masks to ``output_dir``
+            (test images without labels), as ``IoUMetric``. Defaults to False.
         collect_device (str): 'cpu' or 'gpu', for distributed evaluation.
         prefix (str, optional): Prefix of the metric names.
     """
@@ -105,37 +112,45 @@ class ArtSegMetric(BaseMetric):
                  group_keys: Sequence[str] = ('material', 'content'),
                  output_dir: Optional[str] = None,
                  keep_results: bool = False,
+                 format_only: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix)
-        if keep_results and output_dir is None:
-            raise ValueError('ArtSegMetric: keep_results=True needs an output_dir to '
-                             'write the predicted masks to')
+        for flag, value in (('keep_results', keep_results), ('format_only', format_only)):
+            if value and output_dir is None:
+                raise ValueError(f'ArtSegMetric: {flag}=True needs an output_dir to '
+                                 'write the predicted masks to')
         if n_boot < 1:
             raise ValueError(f'ArtSegMetric: n_boot must be >= 1, got {n_boot}')
         if not 0 < alpha < 1:
             raise ValueError(f'ArtSegMetric: alpha must be in (0, 1), got {alpha}')
-        self.ignore_index = ignore_index
+        super().__init__(ignore_index=ignore_index, iou_metrics=['mIoU', 'mDice', 'mFscore'],
+                         collect_device=collect_device, output_dir=output_dir,
+                         format_only=format_only, prefix=prefix)
         self.bootstrap = bootstrap
         self.n_boot = n_boot
         self.alpha = alpha
         self.seed = seed
         self.group_keys = tuple(group_keys)
-        self.output_dir = output_dir
         self.keep_results = keep_results
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Store each image's confusion matrix and metadata."""
-        num_classes = len(self.dataset_meta['classes'])
-        for sample in data_samples:
-            if isinstance(sample, BaseDataElement):
-                sample = sample.to_dict()
-            img_path = sample.get('img_path')
-            for key in ('pred_sem_seg', 'gt_sem_seg'):
+        """Store each image's confusion matrix and metadata (with ``format_only``:
+        ``IoUMetric`` writes the masks)."""
+        samples = [sample.to_dict() if isinstance(sample, BaseDataElement) else sample
+                   for sample in data_samples]
+        required = ('pred_sem_seg',) if self.format_only else ('pred_sem_seg', 'gt_sem_seg')
+        for sample in samples:
+            for key in required:
                 if key not in sample:
-                    raise KeyError(f'ArtSegMetric: data sample of {img_path} has no {key!r}; '
-                                   'the test pipeline must load annotations '
+                    raise KeyError(f"ArtSegMetric: data sample of {sample.get('img_path')} "
+                                   f'has no {key!r}; the test pipeline must load annotations '
                                    '(LoadAnnotations) and the model must predict')
+        if self.format_only:
+            super().process(data_batch, samples)
+            return
+        num_classes = len(self.dataset_meta['classes'])
+        for sample in samples:
+            img_path = sample.get('img_path')
             pred = sample['pred_sem_seg']['data'].squeeze().cpu().numpy()
             label = sample['gt_sem_seg']['data'].squeeze().cpu().numpy()
             try:
@@ -150,6 +165,8 @@ class ArtSegMetric(BaseMetric):
 
     def _save_mask(self, pred: np.ndarray, img_path: Optional[str],
                    reduce_zero_label: bool) -> None:
+        """``IoUMetric``'s mask file; ours since ``IoUMetric`` writes one for every
+        image once ``output_dir`` is set, where here the masks are opt-in."""
         if img_path is None:
             raise KeyError('ArtSegMetric: keep_results needs img_path in the sample metainfo')
         os.makedirs(self.output_dir, exist_ok=True)
@@ -160,7 +177,10 @@ class ArtSegMetric(BaseMetric):
     # ------------------------------------------------------------------ compute
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        """Metrics in percent (plain floats), tables logged, files written."""
+        """Metrics in percent (plain floats), tables logged, files written; with
+        ``format_only``, ``IoUMetric``'s log line and no metrics."""
+        if self.format_only:
+            return super().compute_metrics(results)
         logger: MMLogger = MMLogger.get_current_instance()
         classes = list(self.dataset_meta['classes'])
         confs = np.stack([r['confusion'] for r in results]).astype(np.int64)

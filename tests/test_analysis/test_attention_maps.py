@@ -234,3 +234,58 @@ def test_attention_tool_on_convnext_says_so_without_traceback(tiny_models, tmp_p
     assert 'visualization_cam.py' in proc.stderr
     assert 'Traceback' not in proc.stderr
     assert not list(tmp_path.glob('*.png'))
+
+
+@pytest.fixture(scope='module')
+def study_swin():
+    """The Swin-T of configs/swin_tiny_upernet_artefact.py, untrained."""
+    from conftest import build_study_model
+    torch.manual_seed(0)
+    return build_study_model('swin_tiny_upernet').eval()
+
+
+def test_swin_attention_of_the_study_model_equals_reference(study_swin):
+    """Every block of the config's Swin-T: the weights equal the Swin-paper
+    reference; timm's fused kernel and the model's hooks and mode are as before."""
+    from artseg_mm.analysis.attention import find_attention_blocks, swin_window_attention
+    _, blocks = find_attention_blocks(study_swin)
+    names = [name for stage in sorted(blocks) for name in blocks[stage]]
+    assert len(names) == 12
+    inputs = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    study_swin.train()
+    for index, name in enumerate(names):
+        module = study_swin.get_submodule(name)
+        module.attn.fused_attn = index % 2 == 1  # as with TIMM_FUSED_ATTN=2
+        seen = {}
+        handle = module.register_forward_pre_hook(lambda m, a: seen.update(x=a[0]))
+        result = swin_window_attention(study_swin, name, inputs)
+        handle.remove()
+        with torch.no_grad():
+            reference = _reference_window_attention(module.eval(), seen['x'])
+        torch.testing.assert_close(result.attn, reference[:result.attn.shape[0]],
+                                   atol=1e-5, rtol=1e-4)
+        assert module.attn.fused_attn == (index % 2 == 1)
+        assert study_swin.training
+        study_swin.train()
+        assert not any(m._forward_hooks or m._forward_pre_hooks
+                       for m in study_swin.modules())
+    study_swin.eval()
+
+
+def test_swin_window_cells_of_every_cell():
+    """For every cell of grids that need padding or not, shifted or not: the
+    window and key cells are those of a roll, pad and row-major partition."""
+    from artseg_mm.analysis.attention import swin_window_cells
+    for H, W, win, shift in [(8, 12, (7, 7), (3, 3)), (14, 7, (7, 7), (3, 3)),
+                             (5, 9, (3, 4), (1, 2)), (16, 16, (7, 7), (0, 0)),
+                             (2, 3, (7, 7), (3, 3))]:
+        labels = torch.roll(torch.arange(H * W).view(1, H, W, 1),
+                            shifts=(-shift[0], -shift[1]), dims=(1, 2))
+        padded = F.pad(labels, (0, 0, 0, (-W) % win[1], 0, (-H) % win[0]), value=-1)
+        windows = _partition(padded, *win)[..., 0]
+        for r in range(H):
+            for c in range(W):
+                w_idx, q_idx, keys = swin_window_cells((H, W), win, shift, (r, c))
+                got = np.where(keys[:, 0] >= 0, keys[:, 0] * W + keys[:, 1], -1)
+                np.testing.assert_array_equal(got, windows[w_idx].numpy())
+                assert got[q_idx] == r * W + c

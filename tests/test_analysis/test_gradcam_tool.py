@@ -260,3 +260,61 @@ def test_head_alias_per_decode_head():
         assert torch.equal(seen['out'], fused)
     with pytest.raises(LayerNotFoundError, match='name a layer instead'):
         resolve_layer_name(torch.nn.Module(), 'head')
+
+
+def _cam_with_grad_cam_target(model, inputs, layer_names, channel, weights):
+    """Grad-cam's own GradCAM and SemanticSegmentationTarget(channel, weights),
+    cropped and re-scaled to the image as compute_gradcam does."""
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
+
+    from artseg_mm.analysis.cam import SegLogitsWrapper, get_module, make_reshape_transform
+    layers = [get_module(model, name) for name in layer_names]
+    padded = getattr(getattr(model, 'backbone', None), 'fixed_size', None)
+    cam_fn = GradCAM(model=SegLogitsWrapper(model).eval(), target_layers=layers,
+                     reshape_transform=make_reshape_transform(layers, tuple(inputs.shape[2:]),
+                                                              padded))
+    padded_weights = np.zeros(inputs.shape[2:], dtype=np.float32)
+    h, w = weights.shape
+    padded_weights[:h, :w] = weights
+    try:
+        with torch.enable_grad():
+            cam = cam_fn(input_tensor=inputs,
+                         targets=[SemanticSegmentationTarget(channel, padded_weights)])[0]
+    finally:
+        cam_fn.activations_and_grads.release()
+    cam = cam[:h, :w]
+    if (h, w) != tuple(inputs.shape[2:]) and cam.max() > cam.min():
+        cam = (cam - cam.min()) / (cam.max() - cam.min())
+    return cam
+
+
+@pytest.mark.parametrize('kind', ['convnext', 'swin', 'coat', 'resnet'])
+def test_cam_equals_grad_cam_semantic_segmentation_target(kind, tiny_models):
+    """The class's logit over the pixels predicted as it (the whole image if
+    none): the CAM equals grad-cam's SemanticSegmentationTarget's."""
+    from artseg_mm.analysis.cam import compute_gradcam, load_segmentor, prepare_image
+    files = tiny_models(kind)
+    options = {'model.backbone.img_size': (96, 128)} if kind == 'coat' else None
+    model = load_segmentor(files['config'], files['checkpoint'], cfg_options=options)
+    image = prepare_image(model, files['image'])
+    for category in ('Damage', 'Clean'):
+        result = compute_gradcam(model, image.inputs, None, category, image.img_shape)
+        mask = np.ones(result.pred.shape, np.float32) if result.whole_image_target else (
+            result.pred == result.category).astype(np.float32)
+        theirs = _cam_with_grad_cam_target(model, image.inputs, result.target_layers,
+                                           result.category, mask)
+        np.testing.assert_array_equal(result.cam, theirs)
+
+
+@pytest.mark.parametrize('category,sign', [('Damage', 1.0), ('Clean', -1.0)])
+def test_sigmoid_cam_equals_grad_cam_semantic_segmentation_target(category, sign):
+    """One sigmoid channel: Damage is +logit, Clean -logit over its pixels."""
+    from artseg_mm.analysis.cam import compute_gradcam
+    model = _SigmoidSegmentor().eval()
+    inputs = torch.randn(1, 3, 8, 12, generator=torch.Generator().manual_seed(0))
+    result = compute_gradcam(model, inputs, ['backbone.0'], category)
+    mask = (result.pred == (1 if sign > 0 else 0)).astype(np.float32)
+    assert mask.sum() > 0
+    theirs = _cam_with_grad_cam_target(model, inputs, ['backbone.0'], 0, sign * mask)
+    np.testing.assert_array_equal(result.cam, theirs)

@@ -100,11 +100,11 @@ def test_shared_module_gets_one_param_group_per_parameter():
                                                    weight_decay=0.01),
                paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}))
     with pytest.raises(ValueError, match='more than one parameter group'):
-        build_optim_wrapper(SharedEncoder(), dict(cfg))  # mmengine's default
+        build_optim_wrapper(SharedEncoder(), dict(cfg))  # no bypass_duplicate
     model = SharedEncoder()
+    cfg['paramwise_cfg']['bypass_duplicate'] = True  # as the configs set it
     with DefaultScope.overwrite_default_scope('mmseg'):  # as in the Runner
-        wrapper = build_optim_wrapper(
-            model, dict(cfg, constructor='SharedParamOptimWrapperConstructor'))
+        wrapper = build_optim_wrapper(model, dict(cfg))
     grouped = [p for g in wrapper.optimizer.param_groups for p in g['params']]
     assert len(grouped) == len({id(p) for p in grouped})
     assert {id(p) for p in grouped} == {id(p) for p in model.parameters()}

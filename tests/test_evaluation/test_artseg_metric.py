@@ -169,3 +169,74 @@ def test_per_class_rows_give_intervals_counts_and_absent_classes_as_nan(tmp_path
     summary = json.loads((out / 'metrics.json').read_text())
     dust_json = next(r for r in summary['per_class'] if r['Class'] == 'Dust')
     assert dust_json['IoU'] is None and dust_json['note'].startswith('absent')
+
+
+def random_samples(num_classes, n=4, size=24, seed=0):
+    """n random predictions and labels over num_classes, a quarter ignored (255)."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for index in range(n):
+        label = rng.integers(0, num_classes, (size, size))
+        label[rng.random((size, size)) < 0.25] = 255
+        pred = np.where(rng.random((size, size)) < 0.6, label % 255,
+                        rng.integers(0, num_classes, (size, size)))
+        pred[label == 255] = rng.integers(0, num_classes)
+        samples.append(make_sample(pred, label, f'r{index}', with_meta=False))
+    return samples
+
+
+@pytest.mark.parametrize('classes, samples', [
+    (BINARY_CLASSES, binary_samples()),
+    (BINARY_CLASSES, random_samples(2, seed=1)),
+    (FULL_CLASSES, random_samples(len(FULL_CLASSES), seed=2)),
+    (FULL_CLASSES, random_samples(len(FULL_CLASSES), n=1, size=3, seed=3)),  # classes absent
+], ids=['binary', 'binary-random', 'full-random', 'full-sparse'])
+def test_metric_values_equal_mmseg_iou_metric(classes, samples):
+    """The summary metrics equal mmseg's IoUMetric (mIoU, mDice, mFscore) on the
+    same samples, and the per-class IoU and Dice equal its per-class areas'.
+    mmseg counts areas in float32, so its percentages carry float32 noise."""
+    import warnings
+    from mmseg.evaluation import IoUMetric
+    ours = evaluate(dict(type='ArtSegMetric', bootstrap=False), classes, samples)
+    with warnings.catch_warnings():  # np.nanmean of all-NaN classes warns in mmseg
+        warnings.simplefilter('ignore', RuntimeWarning)
+        theirs = evaluate(dict(type='IoUMetric', iou_metrics=['mIoU', 'mDice', 'mFscore']),
+                          classes, samples)
+    for key in ('aAcc', 'mIoU', 'mDice', 'mPrecision', 'mRecall'):
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=0, atol=1e-4, err_msg=key)
+    np.testing.assert_allclose(ours['mRecall'], theirs['mAcc'], rtol=0, atol=1e-4)  # its name
+    areas = [IoUMetric.intersect_and_union(s.pred_sem_seg.data.squeeze(),
+                                           s.gt_sem_seg.data.squeeze(), len(classes), 255)
+             for s in samples]
+    totals = [sum(area) for area in zip(*areas)]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        per_class = IoUMetric.total_area_to_metrics(*totals, ['mIoU', 'mDice'])
+    for name in ('IoU', 'Dice'):
+        got = [ours[f'{name}.{cls}'] for cls in classes]
+        np.testing.assert_allclose(got, np.round(per_class[name] * 100, 2), rtol=0, atol=1e-4,
+                                   equal_nan=True, err_msg=name)
+
+
+def test_format_only_writes_mmseg_masks_without_ground_truth(tmp_path):
+    """format_only, as mmseg's IoUMetric: the masks (+1 with reduce_zero_label)
+    as <image name>.png in output_dir, no ground truth read, no metrics."""
+    from PIL import Image
+    samples = binary_samples()
+    for sample in samples:
+        del sample.gt_sem_seg
+    samples[2].set_metainfo(dict(reduce_zero_label=True))
+    ours, theirs = tmp_path / 'ours', tmp_path / 'mmseg'
+    assert evaluate(dict(type='ArtSegMetric', output_dir=str(ours), format_only=True),
+                    BINARY_CLASSES, samples) == {}
+    assert evaluate(dict(type='IoUMetric', output_dir=str(theirs), format_only=True),
+                    BINARY_CLASSES, samples) == {}
+    names = sorted(path.name for path in theirs.iterdir())
+    assert names == ['a.png', 'b.png', 'c.png']
+    assert sorted(path.name for path in ours.iterdir()) == names
+    for name in names:
+        np.testing.assert_array_equal(np.array(Image.open(ours / name)),
+                                      np.array(Image.open(theirs / name)))
+    np.testing.assert_array_equal(np.array(Image.open(ours / 'c.png')), np.ones((4, 4)))
+    with pytest.raises(ValueError, match='format_only=True needs an output_dir'):
+        METRICS.build(dict(type='ArtSegMetric', format_only=True))

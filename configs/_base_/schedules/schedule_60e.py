@@ -7,10 +7,10 @@ optimizer = dict(type='AdamW', lr=3e-4, betas=(0.9, 0.999), weight_decay=0.01,
 optim_wrapper = dict(
     type='AutoAmpOptimWrapper',
     optimizer=optimizer,
-    # one group per parameter even where timm shares modules (CoaT)
-    constructor='SharedParamOptimWrapperConstructor',
-    # no weight decay on normalisation layers
-    paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}))
+    # no weight decay on normalisation layers; bypass_duplicate: one group per
+    # parameter where timm registers a module twice (CoaT's position encoders)
+    paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)},
+                       bypass_duplicate=True))
 warmup_epochs = 8
 max_epochs = 60
 param_scheduler = [
