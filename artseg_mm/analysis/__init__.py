@@ -7,14 +7,13 @@ from .attention import (CoatAttentionResult, NoAttentionError, SwinAttentionResu
                         coat_factor_attention, find_attention_blocks, select_block,
                         swin_window_attention, swin_window_cells)
 from .cam import (AnalysisInputError, CamResult, FeatureReshape, LayerNotFoundError,
-                  SegLogitsWrapper, SegmentationClassTarget, compute_gradcam,
-                  default_target_layer_names, get_module, load_segmentor, prepare_image)
+                  SegLogitsWrapper, compute_gradcam, default_target_layer_names, get_module,
+                  load_segmentor, prepare_image)
 
 __all__ = [
     'AnalysisInputError', 'CamResult', 'CoatAttentionResult', 'FeatureReshape',
-    'LayerNotFoundError', 'NoAttentionError', 'SegLogitsWrapper',
-    'SegmentationClassTarget', 'SwinAttentionResult', 'coat_factor_attention',
-    'compute_gradcam', 'default_target_layer_names', 'find_attention_blocks',
-    'get_module', 'load_segmentor', 'prepare_image', 'select_block',
+    'LayerNotFoundError', 'NoAttentionError', 'SegLogitsWrapper', 'SwinAttentionResult',
+    'coat_factor_attention', 'compute_gradcam', 'default_target_layer_names',
+    'find_attention_blocks', 'get_module', 'load_segmentor', 'prepare_image', 'select_block',
     'swin_window_attention', 'swin_window_cells'
 ]

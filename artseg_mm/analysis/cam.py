@@ -10,10 +10,10 @@ blocks emit token sequences) break ``GradCAM``'s NCHW assumption.
 What is computed: the segmentor is wrapped as ``image tensor -> class logits``
 (:class:`SegLogitsWrapper`, through ``encode_decode``); the Grad-CAM target is
 the chosen class's logit summed over the pixels predicted as that class
-(:class:`SegmentationClassTarget`, as grad-cam's ``SemanticSegmentationTarget``);
-the CAM is taken at one or more layers named by their dotted path in the
-segmentor (``backbone.model.stages_3``), with per-encoder defaults
-(:func:`default_target_layer_names`).
+(grad-cam's ``SemanticSegmentationTarget``; for a one-channel sigmoid head the
+negative class is -logit); the CAM is taken at one or more layers named by
+their dotted path in the segmentor (``backbone.model.stages_3``), with
+per-encoder defaults (:func:`default_target_layer_names`).
 """
 import copy
 import difflib
@@ -185,23 +185,6 @@ class SegLogitsWrapper(nn.Module):
         metas = [dict(img_shape=shape, pad_shape=shape, ori_shape=shape)
                  for _ in range(x.shape[0])]
         return self.segmentor.encode_decode(x, metas)
-
-
-class SegmentationClassTarget:
-    """Grad-CAM target: one class's score summed over a pixel mask.
-
-    Like grad-cam's ``SemanticSegmentationTarget``, plus ``sign`` so a
-    single-channel sigmoid head can target its negative class (-logit).
-    """
-
-    def __init__(self, channel: int, mask: np.ndarray, sign: float = 1.0):
-        self.channel = channel
-        self.mask = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
-        self.sign = sign
-
-    def __call__(self, model_output: Tensor) -> Tensor:
-        score = model_output[self.channel] * self.sign
-        return (score * self.mask.to(model_output.device)).sum()
 
 
 # --------------------------------------------------------------------------- #
@@ -481,6 +464,7 @@ def compute_gradcam(model: nn.Module, inputs: Tensor,
         cam_class: a grad-cam CAM class (default ``GradCAM``).
     """
     from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 
     if inputs.dim() != 4 or inputs.shape[0] != 1:
         raise ValueError(f'expected one image as (1, 3, H, W), got {tuple(inputs.shape)}')
@@ -504,10 +488,11 @@ def compute_gradcam(model: nn.Module, inputs: Tensor,
         notes.append(f'class {classes[cat]!r} is predicted nowhere in this image: '
                      f'the target is its score summed over the whole image')
         mask[:h, :w] = True
-    if logits.shape[0] == 1:  # sigmoid head: damage = +logit, clean = -logit
-        target = SegmentationClassTarget(0, mask, 1.0 if cat == 1 else -1.0)
+    weights = mask.astype(np.float32)
+    if logits.shape[0] == 1:  # sigmoid head: damage = +logit, clean = -logit (the weights)
+        target = SemanticSegmentationTarget(0, weights if cat == 1 else -weights)
     else:
-        target = SegmentationClassTarget(cat, mask)
+        target = SemanticSegmentationTarget(cat, weights)
     # A fixed-size backbone (TimmFeatureBackbone.fixed_size, e.g. CoaT) pads the
     # input bottom/right: its inner layers see the padded grid.
     padded = getattr(getattr(model, 'backbone', None), 'fixed_size', None)
