@@ -26,7 +26,8 @@ TRAIN_ARGS := $(if $(TRAIN_OPTS),--cfg-options $(TRAIN_OPTS))
 # the study's models: one config per encoder, configs/<model>_artefact.py
 MODELS := $(patsubst configs/%_artefact.py,%,$(sort $(wildcard configs/*_artefact.py)))
 # short name (train-convnext, FOLD_MODELS=swin, ...): the model's first word
-SHORT := $(foreach m,$(MODELS),$(firstword $(subst _, ,$(m))))
+short = $(firstword $(subst _, ,$(1)))
+SHORT := $(foreach m,$(MODELS),$(call short,$(m)))
 WORK := work_dirs
 DEMO_DATA := data/artefact_demo
 OUT := $(WORK)/analysis$(SUFFIX)
@@ -66,7 +67,7 @@ test: venv
 	$(PY) -m pytest tests -q
 
 # short name -> model (config stem)
-$(foreach m,$(MODELS),$(eval $(firstword $(subst _, ,$(m))) := $(m)))
+$(foreach m,$(MODELS),$(eval $(call short,$(m)) := $(m)))
 
 define MODEL_TARGETS
 train-$(1): venv

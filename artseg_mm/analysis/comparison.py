@@ -16,7 +16,7 @@ import os.path as osp
 import re
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -51,7 +51,6 @@ class ComparisonOptions:
     device: str = 'cpu'
     no_flops: bool = False
     grid_size: int = 384
-
 
 
 @dataclass
@@ -337,7 +336,7 @@ def fold_runs(runs: List[Run]) -> Tuple[str, Dict[str, Dict[str, Run]]]:
 def compare_folds(runs: List[Run], options: ComparisonOptions) -> int:
     """Per held-out group and mean over folds, for every model (``--folds``)."""
     key, table = fold_runs(runs)
-    options.no_flops = True
+    options = replace(options, no_flops=True)
     for run in runs:
         evaluate_run(run, options, {})
     binary = is_binary_damage(runs[0].per_image['classes'])

@@ -13,6 +13,7 @@ import numpy as np
 from .comparison import STATS, Run
 from .flops import FLOP_CONVENTION, FLOPS_SIZE
 
+
 def _fmt(value, digits: int = 2) -> str:
     return 'n/a' if value is None else f'{value:.{digits}f}'
 

@@ -48,6 +48,7 @@ Example::
 import argparse
 import os
 import sys
+from dataclasses import fields
 
 from mmengine.config import DictAction
 
@@ -93,18 +94,14 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-# --------------------------------------------------------------------------- runs
-
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.images < 1:
         raise ValueError(f'--images must be >= 1, got {args.images}')
     os.makedirs(args.out, exist_ok=True)
-    options = ComparisonOptions(
-        out=args.out, images=args.images, show_images=args.show_images,
-        n_boot=args.n_boot, alpha=args.alpha, seed=args.seed, device=args.device,
-        no_flops=args.no_flops, grid_size=args.grid_size)
+    options = ComparisonOptions(**{f.name: getattr(args, f.name)
+                                   for f in fields(ComparisonOptions)})
     runs = load_runs(args.work_dirs, args.cfg_options)
     if args.folds:
         return compare_folds(runs, options)
