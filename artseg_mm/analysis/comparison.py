@@ -25,7 +25,7 @@ from mmengine.config import Config
 
 from ..apis import find_config_dump, init_model
 from ..datasets.artefact_classes import DAMAGE_CLASS_INDEX_BINARY
-from ..datasets.folds import fold_of_split_file
+from ..data_prep.folds import fold_of_split_file
 from ..evaluation import (ArtSegMetric, bootstrap_ci, checked_per_image, class_iou,
                           holm_adjust, mean_iou, metrics_from_confusion,
                           paired_bootstrap_diff, per_class_intervals)
