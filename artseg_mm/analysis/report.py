@@ -76,6 +76,9 @@ def write_tables(rows: List[dict], pairs: List[dict], binary: bool, options) -> 
             notes.append(f"{row['model']}: FLOPs {gflops}: {row['flops_note']}")
         if row['train_time_h'] is None:
             notes.append(f"{row['model']}: training time n/a ({row['train_note']})")
+        if row['infer_timed_images'] < row['n_images']:
+            notes.append(f"{row['model']}: inference timed on {row['infer_timed_images']} "
+                         'images (the predictions are its tools/test.py results)')
         cells += [_fmt(row['mDice']), _fmt(row['params_m']), gflops,
                   _fmt(row['infer_s_per_img'], 3), _duration(row['train_time_s'])]
         lines.append('| ' + ' | '.join(cells) + ' |')
