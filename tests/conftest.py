@@ -171,6 +171,54 @@ def multiscale_features(in_channels, batch=2, size=64, seed=0):
     ]
 
 
+def decode_head_cfg(head_type: str, in_channels, **kwargs) -> dict:
+    """A decode head config for the head tests: 4 levels, 3 classes, BN, mmseg's
+    cross-entropy; ``kwargs`` add or override keys."""
+    cfg = dict(
+        type=head_type,
+        in_channels=in_channels,
+        in_index=[0, 1, 2, 3],
+        dropout_ratio=0.1,
+        num_classes=3,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', avg_non_ignore=True))
+    cfg.update(kwargs)
+    return cfg
+
+
+def conv_bn_params(c_in: int, c_out: int, k: int) -> int:
+    """Parameters of a bias-free k x k conv followed by BN (weight and bias)."""
+    return c_in * c_out * k * k + 2 * c_out
+
+
+def assert_loss_is_cross_entropy(head, in_channels, ignored) -> dict:
+    """``head.loss_by_feat`` on random 3-class labels of a 64 px input (pixels at
+    ``ignored`` set to 255) equals PyTorch's cross-entropy of the logits
+    upsampled bilinearly; returns the losses."""
+    import torch
+    import torch.nn.functional as F
+    labels = torch.randint(0, 3, (2, 64, 64), generator=torch.Generator().manual_seed(1))
+    labels[ignored] = 255
+    logits = head(multiscale_features(in_channels))
+    losses = head.loss_by_feat(logits, seg_samples(labels))
+    expected = F.cross_entropy(
+        F.interpolate(logits, size=(64, 64), mode='bilinear', align_corners=False),
+        labels, ignore_index=255)
+    torch.testing.assert_close(losses['loss_ce'], expected)
+    return losses
+
+
+def assert_head_trains_on_timm_features(encoder, head):
+    """Logits at 1/4 of a 64 px input from the timm encoder's features, and
+    gradients that reach every encoder parameter."""
+    import torch
+    logits = head(encoder(torch.randn(2, 3, 64, 64)))
+    assert tuple(logits.shape) == (2, 3, 16, 16)
+    logits.mean().backward()
+    assert all(p.grad is not None for p in encoder.parameters() if p.requires_grad)
+
+
 def assert_gradients_reach_every_parameter(head, feats):
     """Backpropagate through a decode head: every parameter and every input
     level must receive a non-zero gradient."""

@@ -11,15 +11,16 @@ Checkpoints load with ``weights_only=True``; one that does not fit the model
 stops with the keys that differ.
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.engine import close_distributed, prepare_cpu_distributed
-from artseg_mm.runtime_checks import check_dataset_exists, load_run_config
+from artseg_mm.runtime_checks import (add_cfg_options, add_launcher_options,
+                                      check_dataset_exists, load_run_config,
+                                      parse_launch_args)
 from mmseg.registry import RUNNERS
 
 
@@ -39,19 +40,10 @@ def parse_args():
         '--show-dir', help='directory where one overlay per image is written')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
     parser.add_argument('--tta', action='store_true', help='Test time augmentation')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_cfg_options(parser)
+    add_launcher_options(parser)
+    return parse_launch_args(parser)
 
 
 def trigger_visualization_hook(cfg: Config, args) -> Config:

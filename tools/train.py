@@ -10,15 +10,15 @@
 * ``--tensorboard``: TensorBoard events beside the local scalar logs.
 """
 import argparse
-import os
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.engine import close_distributed, prepare_cpu_distributed
 from artseg_mm.engine.optim_wrapper import enable_amp
-from artseg_mm.runtime_checks import check_dataset_exists, load_run_config, plan_resume
+from artseg_mm.runtime_checks import (add_cfg_options, add_launcher_options,
+                                      check_dataset_exists, load_run_config,
+                                      parse_launch_args, plan_resume)
 from artseg_mm.visualization.backends import add_tensorboard
 from mmseg.registry import RUNNERS
 
@@ -37,18 +37,9 @@ def parse_args():
         '--tensorboard', action='store_true', default=False,
         help='also write TensorBoard events (<work_dir>/<timestamp>/vis_data); '
         'needs pip install -e ".[tensorboard]"')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_cfg_options(parser)
+    add_launcher_options(parser)
+    return parse_launch_args(parser)
 
 
 def main():

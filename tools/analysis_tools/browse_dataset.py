@@ -6,9 +6,8 @@ ground truth) in ``--output-dir``.
 """
 import argparse
 
-from mmengine.config import Config, DictAction
-
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
+from artseg_mm.runtime_checks import add_cfg_options, config_with_options
 from artseg_mm.visualization.dataset_browser import browse_dataset
 
 
@@ -20,17 +19,14 @@ def parse_args(argv=None):
     parser.add_argument('--not-show', default=False, action='store_true')
     parser.add_argument('--show-interval', type=float, default=2,
                         help='the interval of show (s)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override some settings in the used config, key=value')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    count = browse_dataset(cfg, args.output_dir, show=not args.not_show,
+    count = browse_dataset(config_with_options(args.config, args.cfg_options),
+                           args.output_dir, show=not args.not_show,
                            wait_time=args.show_interval)
     where = f' -> {args.output_dir}' if args.output_dir else ''
     print(f'browse_dataset: {count} samples{where}')

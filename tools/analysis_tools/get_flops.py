@@ -10,10 +10,9 @@ auxiliary head and without pretrained weights.
 """
 import argparse
 
-from mmengine.config import Config, DictAction
-
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.analysis.flops import FLOP_CONVENTION, segmentor_complexity
+from artseg_mm.runtime_checks import add_cfg_options, config_with_options
 
 
 def parse_args(argv=None):
@@ -21,8 +20,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--shape', type=int, nargs='+', default=[2048, 1024],
                         help='input image size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override some settings in the used config, key=value')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
@@ -31,10 +29,7 @@ def main(argv=None) -> int:
     if len(args.shape) not in (1, 2):
         raise SystemExit(f'--shape takes H or H W, got {args.shape}')
     shape = (args.shape[0], args.shape[-1])
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    result = segmentor_complexity(cfg, shape)
+    result = segmentor_complexity(config_with_options(args.config, args.cfg_options), shape)
     line = '=' * 30
     print(f'{line}\nCompute type: direct: randomly generate a picture\n'
           f'Input shape: {shape}\nFlops: {result["gflops"]:.3f}G ({FLOP_CONVENTION})\n'

@@ -1,42 +1,28 @@
 """UNetHead: shapes per backbone, 1/4 and full resolution, parameter count, gradients."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in before mmseg.models)
 from artseg_mm.models.decode_heads import UNetHead
 from mmseg.registry import MODELS
 
-from conftest import (backbone_channels,
-                      assert_gradients_reach_every_parameter,
-                      multiscale_features as features, seg_samples)
+from conftest import (assert_gradients_reach_every_parameter,
+                      assert_head_trains_on_timm_features, assert_loss_is_cross_entropy,
+                      backbone_channels, conv_bn_params as conv_bn, decode_head_cfg,
+                      multiscale_features as features)
 
 # the study encoders' feature channels, from timm's FeatureInfo
 BACKBONE_CHANNELS = backbone_channels()
 
 
 def head_cfg(in_channels, **kwargs):
-    cfg = dict(
-        type='UNetHead',
-        in_channels=in_channels,
-        in_index=[0, 1, 2, 3],
-        decoder_channels=(32, 16, 8),
-        dropout_ratio=0.1,
-        num_classes=3,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', avg_non_ignore=True))
-    cfg.update(kwargs)
-    return cfg
+    return decode_head_cfg('UNetHead', in_channels, **dict(
+        dict(decoder_channels=(32, 16, 8)), **kwargs))
 
 
 def expected_params(in_channels, decoder_channels, num_classes):
     """Two 3x3 conv + BN per stage; stage i concatenates the skip from the
     (i+1)-th coarsest level, later stages have none."""
-
-    def conv_bn(c_in, c_out, k):
-        return c_in * c_out * k * k + 2 * c_out
-
     skips = list(reversed(in_channels[:-1]))
     c_prev = in_channels[-1]
     n = 0
@@ -112,17 +98,7 @@ def test_batch_one_training_with_plain_bn():
 def test_bilinear_mode_and_loss_by_feat():
     chs = BACKBONE_CHANNELS['convnext_tiny']
     head = MODELS.build(head_cfg(chs, interpolation_mode='bilinear'))
-    labels = torch.randint(0, 3, (2, 64, 64),
-                           generator=torch.Generator().manual_seed(1))
-    labels[:, :, :5] = 255
-    samples = seg_samples(labels)
-    logits = head(features(chs))
-    losses = head.loss_by_feat(logits, samples)
-    expected = F.cross_entropy(
-        F.interpolate(logits, size=(64, 64), mode='bilinear',
-                      align_corners=False),
-        labels, ignore_index=255)
-    torch.testing.assert_close(losses['loss_ce'], expected)
+    assert_loss_is_cross_entropy(head, chs, ignored=(slice(None), slice(None), slice(0, 5)))
 
 
 def test_integration_with_timm_resnet50_features():
@@ -130,11 +106,7 @@ def test_integration_with_timm_resnet50_features():
     enc = timm.create_model('resnet50', pretrained=False, features_only=True,
                             out_indices=(1, 2, 3, 4))
     assert enc.feature_info.channels() == BACKBONE_CHANNELS['resnet50']
-    head = MODELS.build(head_cfg(enc.feature_info.channels()))
-    logits = head(enc(torch.randn(2, 3, 64, 64)))
-    assert tuple(logits.shape) == (2, 3, 16, 16)
-    logits.mean().backward()
-    assert all(p.grad is not None for p in enc.parameters() if p.requires_grad)
+    assert_head_trains_on_timm_features(enc, MODELS.build(head_cfg(enc.feature_info.channels())))
 
 
 def test_bad_config_errors():

@@ -1,43 +1,28 @@
 """UPerFeatureHead: shapes per backbone, parameter count, gradients, batch-1 BN, loss."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in before mmseg.models)
 from artseg_mm.models.decode_heads import UPerFeatureHead
 from mmseg.registry import MODELS
 
-from conftest import (STRIDES, backbone_channels,
-                      assert_gradients_reach_every_parameter,
-                      multiscale_features as features, seg_samples)
+from conftest import (STRIDES, assert_gradients_reach_every_parameter,
+                      assert_head_trains_on_timm_features, assert_loss_is_cross_entropy,
+                      backbone_channels, conv_bn_params as conv_bn, decode_head_cfg,
+                      multiscale_features as features)
 
 # the study encoders' feature channels, from timm's FeatureInfo
 BACKBONE_CHANNELS = backbone_channels()
 
 
 def head_cfg(in_channels, **kwargs):
-    cfg = dict(
-        type='UPerFeatureHead',
-        in_channels=in_channels,
-        in_index=[0, 1, 2, 3],
-        channels=32,
-        pool_scales=(1, 2, 3, 6),
-        dropout_ratio=0.1,
-        num_classes=3,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', avg_non_ignore=True))
-    cfg.update(kwargs)
-    return cfg
+    return decode_head_cfg('UPerFeatureHead', in_channels, **dict(
+        dict(channels=32, pool_scales=(1, 2, 3, 6)), **kwargs))
 
 
 def expected_params(in_channels, channels, pool_scales, num_classes):
     """Parameter count from the layer formulas (conv + BN affine, bias-only
     for the norm-free scale-1 PPM branch)."""
-
-    def conv_bn(c_in, c_out, k):
-        return c_in * c_out * k * k + 2 * c_out
-
     def conv_bias(c_in, c_out, k):
         return c_in * c_out * k * k + c_out
 
@@ -154,17 +139,7 @@ def test_eval_mode_matches_mmseg_uperhead_with_same_weights():
 def test_loss_by_feat_with_mmseg_cross_entropy():
     chs = BACKBONE_CHANNELS['convnext_tiny']
     head = MODELS.build(head_cfg(chs))
-    gen = torch.Generator().manual_seed(1)
-    labels = torch.randint(0, 3, (2, 64, 64), generator=gen)
-    labels[:, :8] = 255  # ignored rows
-    samples = seg_samples(labels)
-    logits = head(features(chs))
-    losses = head.loss_by_feat(logits, samples)
-    expected = F.cross_entropy(
-        F.interpolate(logits, size=(64, 64), mode='bilinear',
-                      align_corners=False),
-        labels, ignore_index=255)
-    torch.testing.assert_close(losses['loss_ce'], expected)
+    losses = assert_loss_is_cross_entropy(head, chs, ignored=(slice(None), slice(0, 8)))
     assert 0 <= losses['acc_seg'] <= 100
 
 
@@ -172,12 +147,8 @@ def test_integration_with_timm_features():
     import timm
     enc = timm.create_model('convnext_tiny', pretrained=False,
                             features_only=True)
-    head = MODELS.build(head_cfg(enc.feature_info.channels(), channels=16))
-    x = torch.randn(2, 3, 64, 64)
-    logits = head(enc(x))
-    assert tuple(logits.shape) == (2, 3, 16, 16)
-    logits.mean().backward()
-    assert all(p.grad is not None for p in enc.parameters() if p.requires_grad)
+    assert_head_trains_on_timm_features(
+        enc, MODELS.build(head_cfg(enc.feature_info.channels(), channels=16)))
 
 
 def test_bad_config_errors():
