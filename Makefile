@@ -39,10 +39,11 @@ ckpt = $$($(PY) tools/misc/find_checkpoint.py $(WORK)/$(1))
 	evaluate-resnet50 evaluate-all compare folds visualize-attention cam benchmark clean
 
 venv: $(STAMP)
-$(STAMP): setup.py requirements/runtime.txt requirements/tests.txt
+$(STAMP): setup.py requirements/runtime.txt requirements/tests.txt requirements/tensorboard.txt
 	$(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -r requirements/runtime.txt -r requirements/tests.txt
+	$(PY) -m pip install -r requirements/runtime.txt -r requirements/tests.txt \
+		-r requirements/tensorboard.txt
 	$(PY) -m pip install --no-deps -e .
 	touch $(STAMP)
 
@@ -52,7 +53,8 @@ demo: venv demo-data
 	$(PY) tools/test.py configs/demo/convnext_tiny_upernet_demo.py \
 		$(call ckpt,convnext_tiny_upernet_demo) \
 		--show-dir $(WORK)/convnext_tiny_upernet_demo/show \
-		--out $(WORK)/convnext_tiny_upernet_demo/test
+		--work-dir $(WORK)/convnext_tiny_upernet_demo/test \
+		--out $(WORK)/convnext_tiny_upernet_demo/test/masks
 	@echo "overlays: $(WORK)/convnext_tiny_upernet_demo/show/"
 
 ## all four models on the demo data, then the comparison, CAMs and attention maps
@@ -74,7 +76,8 @@ train-$(1): venv
 	$$(PY) tools/train.py $$(CFG_DIR)/$$($(1))$$(SUFFIX).py $$(TRAIN_ARGS)
 evaluate-$(1): venv
 	$$(PY) tools/test.py $$(CFG_DIR)/$$($(1))$$(SUFFIX).py $$(call ckpt,$$($(1))$$(SUFFIX)) \
-		--out $$(WORK)/$$($(1))$$(SUFFIX)/test --show-dir $$(WORK)/$$($(1))$$(SUFFIX)/show
+		--work-dir $$(WORK)/$$($(1))$$(SUFFIX)/test --out $$(WORK)/$$($(1))$$(SUFFIX)/test/masks \
+		--show-dir $$(WORK)/$$($(1))$$(SUFFIX)/show
 endef
 $(foreach m,$(SHORT),$(eval $(call MODEL_TARGETS,$(m))))
 
@@ -104,7 +107,7 @@ folds: venv $(if $(DEMO),demo-data)
 			$(PY) tools/train.py $(CFG_DIR)/$$m.py --work-dir $$run \
 				--cfg-options $(fold_data) $(TRAIN_OPTS) || exit 1; \
 			$(PY) tools/test.py $$run/$$m.py $$($(PY) tools/misc/find_checkpoint.py $$run) \
-				--work-dir $$run/test --out $$run/test || exit 1; \
+				--work-dir $$run/test --out $$run/test/masks || exit 1; \
 		done; \
 	done
 	$(PY) tools/analysis_tools/compare.py --folds --out $(FOLD_DIR)/compare \

@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope='session')
 def tiny_demo_root(tmp_path_factory) -> Path:
     """Six 128 px demo images in the ARTeFACT layout: 4 train, 2 val."""
-    from artseg_mm.datasets.demo_generator import generate_demo_dataset
+    from artseg_mm.data_prep.demo_generator import generate_demo_dataset
     root = tmp_path_factory.mktemp('data') / 'artefact_demo'
     generate_demo_dataset(root, num_images=6, num_val=2, seed=0, size=128,
                           progress=False)

@@ -1,9 +1,12 @@
 """Test (and evaluate) a segmentor: mmseg's ``tools/test.py`` with the same flags.
 
 Differences, all additions: ``--show-dir`` writes one overlay per test image
-(image | ground truth | prediction) through ``ArtSegVisualizationHook``;
-``--out`` also receives the metric tables (JSON/CSV); a missing dataset is
-reported with how to make one; ``--launcher pytorch`` works on CPU-only machines.
+(image | ground truth | prediction) through ``ArtSegVisualizationHook``; the
+metric tables (``metrics.json``, ``per_class.csv``, ``per_group.csv``,
+``per_image.json``) go to the work dir, where mmseg's ``--work-dir`` help puts
+the metric results, and ``--out`` holds the prediction masks only, as mmseg's;
+a missing dataset is reported with how to make one; ``--launcher pytorch`` works
+on CPU-only machines.
 Checkpoints load with ``weights_only=True``; one that does not fit the model
 stops with the keys that differ.
 """
@@ -17,6 +20,7 @@ from mmengine.runner import Runner
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.engine import close_distributed, prepare_cpu_distributed
 from artseg_mm.runtime_checks import check_dataset_exists, load_run_config
+from mmseg.registry import RUNNERS
 
 
 def parse_args():
@@ -26,10 +30,10 @@ def parse_args():
     parser.add_argument(
         '--work-dir',
         help='if specified, the evaluation metric results will be dumped into '
-        'the directory as json')
+        'the directory as json (and the metric tables as JSON/CSV)')
     parser.add_argument(
         '--out', type=str,
-        help='directory for the prediction masks and metric tables')
+        help='directory for the prediction masks (class ids, one PNG per image)')
     parser.add_argument('--show', action='store_true', help='show results')
     parser.add_argument(
         '--show-dir', help='directory where one overlay per image is written')
@@ -86,12 +90,15 @@ def main():
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
 
+    if cfg.test_evaluator.get('type') == 'ArtSegMetric':
+        cfg.test_evaluator['table_dir'] = cfg.work_dir
+        cfg.test_evaluator['checkpoint'] = osp.abspath(args.checkpoint)
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
     prepare_cpu_distributed(cfg)
 
-    runner = Runner.from_cfg(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.test()
     del runner  # DDP holds the process group: release it first
     close_distributed()

@@ -6,7 +6,8 @@
   bf16 kernels, otherwise fp32 with a message;
 * ``--launcher pytorch`` on CPU-only machines (gloo), as ``dist_train.sh`` uses;
 * ``--resume`` that continues from the run's own newest complete checkpoint and says
-  which file it uses (not a ``load_from`` the config carries).
+  which file it uses (not a ``load_from`` the config carries);
+* ``--tensorboard``: TensorBoard events beside the local scalar logs.
 """
 import argparse
 import os
@@ -18,6 +19,7 @@ import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.engine import close_distributed, prepare_cpu_distributed
 from artseg_mm.engine.optim_wrapper import enable_amp
 from artseg_mm.runtime_checks import check_dataset_exists, load_run_config, plan_resume
+from artseg_mm.visualization.backends import add_tensorboard
 from mmseg.registry import RUNNERS
 
 
@@ -31,6 +33,10 @@ def parse_args():
     parser.add_argument(
         '--amp', action='store_true', default=False,
         help='mixed precision: fp16 on CUDA, bf16 on a CPU that supports it')
+    parser.add_argument(
+        '--tensorboard', action='store_true', default=False,
+        help='also write TensorBoard events (<work_dir>/<timestamp>/vis_data); '
+        'needs pip install -e ".[tensorboard]"')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override some settings in the used config, the key-value pair '
@@ -53,6 +59,8 @@ def main():
     check_dataset_exists(cfg.train_dataloader.dataset)
     if args.amp:
         enable_amp(cfg)
+    if args.tensorboard:
+        add_tensorboard(cfg)
     prepare_cpu_distributed(cfg)
 
     cfg.resume = args.resume

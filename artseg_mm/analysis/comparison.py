@@ -25,9 +25,9 @@ from mmengine.config import Config
 
 from ..apis import find_config_dump, init_model
 from ..datasets.artefact_classes import DAMAGE_CLASS_INDEX_BINARY
-from ..datasets.folds import fold_of_split_file
-from ..evaluation import (ArtSegMetric, bootstrap_ci, class_iou, holm_adjust,
-                          load_per_image, mean_iou, metrics_from_confusion,
+from ..data_prep.folds import fold_of_split_file
+from ..evaluation import (ArtSegMetric, bootstrap_ci, checked_per_image, class_iou,
+                          holm_adjust, mean_iou, metrics_from_confusion,
                           paired_bootstrap_diff, per_class_intervals)
 from ..evaluation.artseg_metric import is_binary_damage
 from ..evaluation.cross_fold import summarize_folds, write_fold_report
@@ -166,7 +166,7 @@ def evaluate_run(run: Run, options: ComparisonOptions, keep: dict) -> None:
     model = init_model(run.cfg, run.checkpoint, device=options.device)
     dataset = build_dataset(run.cfg)
     out_dir = osp.join(options.out, 'runs', run.name)
-    metric = ArtSegMetric(bootstrap=False, output_dir=out_dir)
+    metric = ArtSegMetric(bootstrap=False, table_dir=out_dir, checkpoint=run.checkpoint)
     metric.dataset_meta = dataset.metainfo
     cuda = str(options.device).startswith('cuda')
     times = []
@@ -192,7 +192,7 @@ def evaluate_run(run: Run, options: ComparisonOptions, keep: dict) -> None:
                 gt = sample.gt_sem_seg.data.squeeze(0).cpu().numpy().astype(np.uint8)
                 keep[key] = (downsize(image, options.grid_size), downsize(gt, options.grid_size))
     metric.compute_metrics(metric.results)
-    run.per_image = load_per_image(osp.join(out_dir, 'per_image.json'))
+    run.per_image = checked_per_image(metric.per_image_record(metric.results), out_dir)
     run.stats = dict(
         params_m=sum(p.numel() for p in model.parameters()) / 1e6,
         infer_s=statistics.median(times),

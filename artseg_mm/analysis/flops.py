@@ -10,9 +10,10 @@ FLOPS_SIZE = (512, 512)
 FLOP_CONVENTION = "mmengine counter, 1 multiply-add = 1 FLOP"
 
 
-def _flops(model: torch.nn.Module, device: str) -> float:
+def _flops(model: torch.nn.Module, device: str,
+           size: Tuple[int, int] = FLOPS_SIZE) -> float:
     from mmengine.analysis import get_model_complexity_info
-    inputs = torch.randn(1, 3, *FLOPS_SIZE, device=device)
+    inputs = torch.randn(1, 3, *size, device=device)
     # mmengine's counter traces with torch.jit, to which WinogradConv2d's NNPACK
     # path is an opaque Python op: count the same convs on PyTorch's default path
     with torch.no_grad(), torch.backends.nnpack.flags(enabled=False):
@@ -46,3 +47,27 @@ def count_flops(model: torch.nn.Module, cfg: Config,
     except Exception as error:  # reported in the table as n/a with both reasons
         return None, (f'{first}; with img_size={FLOPS_SIZE[0]}: {type(error).__name__}: '
                       f'{str(error).splitlines()[0][:160]}')
+
+
+def segmentor_complexity(cfg: Config, shape: Tuple[int, int], device: str = 'cpu') -> dict:
+    """GFLOPs of one ``shape`` forward and parameters (millions) of the config's
+    segmentor, without its auxiliary head and pretrained weights, as mmseg's
+    ``get_flops.py`` reports them; a fixed-size encoder (CoaT's ``img_size``) is
+    built for ``shape``, which must then be square."""
+    from ..apis import build_segmentor
+    cfg = copy.deepcopy(cfg)
+    note = ''
+    backbone = cfg.model.get('backbone') or {}
+    if backbone.get('img_size') is not None and backbone['img_size'] != shape[0]:
+        if shape[0] != shape[1]:
+            raise ValueError(f"the encoder is built for one square size (img_size="
+                             f"{backbone['img_size']}); --shape {shape[0]} {shape[1]} "
+                             'is not square')
+        note = f"encoder built for {shape[0]}x{shape[1]} (the config's img_size is " \
+               f"{backbone['img_size']})"
+        cfg.model.backbone.img_size = shape[0]
+    model = build_segmentor(cfg, device)
+    if getattr(model, 'auxiliary_head', None) is not None:
+        model.auxiliary_head = None
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    return dict(gflops=_flops(model, device, tuple(shape)), params_m=params, note=note)

@@ -24,7 +24,7 @@ METHODS = ('infer', 'mmseg_slide', 'mmseg_inferencer')
 def synthetic_scan(size: int, seed: int = 0, tile: int = 256) -> np.ndarray:
     """A size x size BGR uint8 'scan' tiled from demo artworks (paper, canvas,
     photographs with damage), deterministic for a seed."""
-    from ..datasets.demo_generator import MATERIAL_CONTENT, render_sample
+    from ..data_prep.demo_generator import MATERIAL_CONTENT, render_sample
     rng = np.random.default_rng(seed)
     materials = sorted(MATERIAL_CONTENT)
     tiles = [render_sample(rng, tile, materials[i % len(materials)])[0]

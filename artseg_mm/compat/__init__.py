@@ -2,8 +2,6 @@
 
 Must run before anything imports ``mmseg.models``.
 """
-import warnings
-
 from .checkpoint import (CorruptCheckpointError, PlainHistoryBuffer, UnsafeCheckpointError,
                          install_weights_only_loader, load_checkpoint_file,
                          make_weights_only_safe, register_safe_globals)
@@ -19,7 +17,3 @@ def install_compat() -> None:
     install_pure_pytorch_ops()
     register_safe_globals()
     install_weights_only_loader()
-    # mmcv-lite has no deformable attention op; mmcv warns about it on every
-    # import although nothing here uses it (mmseg guards its users).
-    warnings.filterwarnings(
-        'ignore', message='Fail to import ``MultiScaleDeformableAttention``')

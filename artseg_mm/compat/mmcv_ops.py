@@ -4,14 +4,16 @@ Why it exists: mmcv-lite (the official OpenMMLab build without compiled ops) is 
 only mmcv that installs against torch 2.14 (full mmcv 2.1 does not compile: torch's
 headers demand C++20). mmseg 1.2.2 imports two ops unconditionally —
 ``point_sample`` and ``sigmoid_focal_loss`` — so ``import mmseg.models`` fails with
-``No module named 'mmcv._ext'``. This module registers a small ``mmcv.ops`` that
+``No module named 'mmcv._ext'``. This module *is* the stand-in ``mmcv.ops``: it
 provides those two in PyTorch and answers every other op with a
 ``ModuleNotFoundError`` (mmseg guards its optional ops with exactly that exception).
-When full mmcv (with ``mmcv._ext``) is installed it steps aside and changes nothing.
+It imports nothing from artseg_mm, so the start-up hook can load it as ``mmcv.ops``
+before anything else. When full mmcv (with ``mmcv._ext``) is installed it steps
+aside and changes nothing.
 """
 import importlib.util
 import sys
-import types
+import warnings
 from typing import Optional
 
 import torch
@@ -19,6 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 PROVIDED_OPS = ('point_sample', 'sigmoid_focal_loss')
+
+# mmcv warns on every import that mmcv-lite has no deformable attention op,
+# although nothing here uses it (mmseg guards its users)
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
 
 
 def point_sample(input: Tensor,
@@ -73,17 +79,20 @@ def sigmoid_focal_loss(input: Tensor,
     return loss
 
 
-class _PurePytorchOps(types.ModuleType):
-    """``mmcv.ops`` without compiled kernels: two ops, clear errors for the rest."""
+__all__ = list(PROVIDED_OPS)
+STANDIN_MARKER = '__artseg_mm_pure_pytorch_ops__'
+__artseg_mm_pure_pytorch_ops__ = True
 
-    def __getattr__(self, name: str):
-        if name.startswith('__'):
-            raise AttributeError(name)
-        raise ModuleNotFoundError(
-            f'mmcv.ops.{name} needs mmcv compiled ops (mmcv._ext), which mmcv-lite '
-            f'does not ship. artseg_mm provides only {", ".join(PROVIDED_OPS)}; '
-            'install full mmcv built for your torch to use the others.',
-            name=f'mmcv.ops.{name}')
+
+def __getattr__(name: str):
+    """Any op but the two above: the error mmseg's guarded imports expect."""
+    if name.startswith('__'):
+        raise AttributeError(name)
+    raise ModuleNotFoundError(
+        f'mmcv.ops.{name} needs mmcv compiled ops (mmcv._ext), which mmcv-lite '
+        f'does not ship. artseg_mm provides only {", ".join(PROVIDED_OPS)}; '
+        'install full mmcv built for your torch to use the others.',
+        name=f'mmcv.ops.{name}')
 
 
 def compiled_ops_available() -> bool:
@@ -91,22 +100,25 @@ def compiled_ops_available() -> bool:
     return importlib.util.find_spec('mmcv._ext') is not None
 
 
+def is_standin(module) -> bool:
+    """Whether ``module`` is this file, loaded as ``mmcv.ops`` here or by the
+    interpreter start-up hook (which loads it under that name)."""
+    return getattr(module, STANDIN_MARKER, False) is True
+
+
 def install_pure_pytorch_ops() -> bool:
-    """Register the stand-in as ``mmcv.ops`` unless full mmcv is installed.
+    """Register this module as ``mmcv.ops`` unless full mmcv is installed.
 
     Returns True when the stand-in is (now) in place. Must run before anything
-    imports ``mmseg.models``.
+    imports ``mmseg.models``; the start-up hook installed with the package
+    (``mmcv_startup_hook``) does it before any import at all.
     """
-    existing = sys.modules.get('mmcv.ops')
-    if isinstance(existing, _PurePytorchOps):
+    if is_standin(sys.modules.get('mmcv.ops')):
         return True
     if compiled_ops_available():
         return False
     import mmcv
-    ops = _PurePytorchOps('mmcv.ops', __doc__)
-    ops.point_sample = point_sample
-    ops.sigmoid_focal_loss = sigmoid_focal_loss
-    ops.__all__ = list(PROVIDED_OPS)
+    ops = sys.modules[__name__]
     sys.modules['mmcv.ops'] = ops
     mmcv.ops = ops
     return True

@@ -1,7 +1,4 @@
 """ARTeFACT dataset in the mmseg layout."""
-import csv
-import glob
-import json
 import os.path as osp
 import warnings
 from typing import Dict, List, Optional, Tuple
@@ -10,6 +7,7 @@ import mmengine.fileio as fileio
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from . import layout
 from .artefact_classes import (BINARY_CLASSES, BINARY_PALETTE, FULL_CLASSES, FULL_PALETTE,
                                FULL_TO_BINARY)
 
@@ -17,7 +15,6 @@ HOW_TO_MAKE_DATA = (
     'Make the demo data with `python tools/misc/make_demo_data.py` (or `make demo`; it writes '
     'data/artefact_demo), or convert the real ARTeFACT release with '
     '`python tools/dataset_converters/artefact.py` (it writes data/artefact).')
-SIDECAR_FIELDS = ('material', 'content', 'type')
 
 
 class LeftOutFilesWarning(UserWarning):
@@ -59,8 +56,8 @@ class ARTeFACTDataset(BaseSegDataset):
     def __init__(self,
                  label_mode: str = 'binary',
                  meta_file: Optional[str] = None,
-                 img_suffix: str = '.png',
-                 seg_map_suffix: str = '.png',
+                 img_suffix: str = layout.IMAGE_SUFFIX,
+                 seg_map_suffix: str = layout.IMAGE_SUFFIX,
                  reduce_zero_label: bool = False,
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
@@ -151,12 +148,9 @@ class ARTeFACTDataset(BaseSegDataset):
         """Refuse ``label_mode='full'`` on masks the converter already made binary."""
         if self.data_root is None:
             return
-        path = osp.join(self.data_root, 'meta.json')
-        if not osp.isfile(path):
-            return
-        with open(path) as f:
-            on_disk = json.load(f).get('label_mode_on_disk', 'full')
+        on_disk = layout.label_mode_on_disk(self.data_root)
         if self.label_mode == 'full' and on_disk == 'binary':
+            path = osp.join(self.data_root, layout.META_JSON)
             raise ValueError(
                 f'ARTeFACTDataset: label_mode=full, but {path} says the masks on disk '
                 'are binary (converted with --label-mode binary). Re-convert with '
@@ -176,19 +170,19 @@ class ARTeFACTDataset(BaseSegDataset):
                 path = osp.join(self.data_root, path)
             if not osp.isfile(path):
                 raise FileNotFoundError(f'ARTeFACT meta_file {path} does not exist')
-            return path, self._read_sidecar(path)
-        split_dir = osp.normpath(img_dir)
-        path = osp.join(osp.dirname(osp.dirname(split_dir)), 'meta',
-                        osp.basename(split_dir) + '.csv')
+            return path, layout.read_sidecar(path)
+        path = layout.sidecar_of_split_folder(img_dir)
         if osp.isfile(path):
-            return path, self._read_sidecar(path)
-        meta_dir = osp.join(osp.dirname(split_dir), 'meta')
-        files = sorted(glob.glob(osp.join(meta_dir, '*.csv'))) if nested else []
+            return path, layout.read_sidecar(path)
+        root = osp.dirname(osp.normpath(img_dir))
+        files = [str(p) for p in layout.sidecar_files(root)] if nested else []
         rows = {}
         for path in files:
             split = osp.splitext(osp.basename(path))[0]
-            rows.update({f'{split}/{key}': row for key, row in self._read_sidecar(path).items()})
-        return (f'{meta_dir}/*.csv' if files else ''), rows
+            rows.update({layout.split_file_line(split, key): row
+                         for key, row in layout.read_sidecar(path).items()})
+        pattern = osp.join(root, layout.META_DIR, f'*{layout.SIDECAR_SUFFIX}')
+        return (pattern if files else ''), rows
 
     def _attach_sidecar(self, data_list: List[dict], img_dir: str) -> None:
         """Put material/content/type of each image id into its data info."""
@@ -203,21 +197,5 @@ class ARTeFACTDataset(BaseSegDataset):
                                  f'remove it to train without metadata.')
             row = rows.get(sample_id, {})
             info['sample_id'] = sample_id
-            for field in SIDECAR_FIELDS:
+            for field in layout.SAMPLE_INFO_COLUMNS:
                 info[field] = row.get(field) or None
-
-    @staticmethod
-    def _read_sidecar(path: str) -> Dict[str, dict]:
-        """Rows of the sidecar CSV keyed by ``id``."""
-        with open(path, newline='', encoding='utf-8') as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is None or 'id' not in reader.fieldnames:
-                raise ValueError(f'ARTeFACT sidecar {path} has no `id` column '
-                                 f'(header: {reader.fieldnames})')
-            rows: Dict[str, dict] = {}
-            for line, row in enumerate(reader, start=2):
-                if row['id'] in rows:
-                    raise ValueError(f"ARTeFACT sidecar {path} line {line}: id '{row['id']}' "
-                                     f'appears twice')
-                rows[row['id']] = row
-        return rows

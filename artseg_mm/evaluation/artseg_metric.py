@@ -46,14 +46,19 @@ def load_per_image(path: str) -> dict:
     'img_path', 'material', 'content') and 'confusions' ((N, C, C) int64).
     """
     with open(path, encoding='utf-8') as f:
-        data = json.load(f)
+        return checked_per_image(json.load(f), path)
+
+
+def checked_per_image(data: dict, source: str) -> dict:
+    """A per-image record (``ArtSegMetric.per_image_record``) checked, with its
+    confusion matrices stacked as 'confusions'; ``source`` names it in errors."""
     for key in ('classes', 'images'):
         if key not in data:
-            raise ValueError(f'{path}: not a per_image.json of ArtSegMetric (no {key!r} key)')
+            raise ValueError(f'{source}: not a per_image.json of ArtSegMetric (no {key!r} key)')
     num_classes = len(data['classes'])
     confs = np.asarray([image['confusion'] for image in data['images']], dtype=np.int64)
     if confs.ndim != 3 or confs.shape[1:] != (num_classes, num_classes):
-        raise ValueError(f'{path}: confusion matrices of shape {confs.shape[1:]}, expected '
+        raise ValueError(f'{source}: confusion matrices of shape {confs.shape[1:]}, expected '
                          f'({num_classes}, {num_classes}) for classes {data["classes"]}')
     data['confusions'] = confs
     return data
@@ -80,12 +85,13 @@ class ArtSegMetric(IoUMetric):
     :func:`artseg_mm.evaluation.functional.metrics_from_confusion`.
 
     It prints a per-class table and one table per metadata key present. With
-    ``output_dir`` it writes ``metrics.json``, ``per_class.csv``,
-    ``per_group.csv`` and ``per_image.json`` (read by
-    ``tools/analysis_tools/compare.py``); with ``keep_results`` also the
-    predicted masks as ``<image name>.png``, as ``IoUMetric`` does with mmseg's
-    ``tools/test.py --out``. With ``format_only`` it is ``IoUMetric``: the
-    masks go to ``output_dir``, no ground truth is read, no metric computed.
+    ``table_dir`` it writes ``metrics.json``, ``per_class.csv``,
+    ``per_group.csv`` and ``per_image.json`` there (read by
+    ``tools/analysis_tools/compare.py``). ``output_dir`` is ``IoUMetric``'s: the
+    predicted masks as ``<image name>.png`` and nothing else (what mmseg's
+    ``tools/test.py --out`` and ``confusion_matrix.py`` expect). With
+    ``format_only`` it is ``IoUMetric``: the masks go to ``output_dir``, no
+    ground truth is read, no metric computed.
 
     Args:
         ignore_index (int): Label ignored in evaluation. Defaults to 255.
@@ -95,13 +101,21 @@ class ArtSegMetric(IoUMetric):
         seed (int): Seed of the resampling. Defaults to 0.
         group_keys (Sequence[str]): Metainfo keys to break results down by.
             Defaults to ('material', 'content').
-        output_dir (str, optional): Folder for the result files.
-        keep_results (bool): Also write the predicted masks to ``output_dir``.
+        output_dir (str, optional): Folder for the predicted masks.
+        keep_results (bool): mmseg's flag for ``tools/test.py --out``; needs
+            ``output_dir``. Defaults to False.
+        table_dir (str, optional): Folder for the result tables.
+        checkpoint (str, optional): The weights evaluated, recorded in
+            ``metrics.json`` so a later comparison can tell whether the tables
+            belong to the checkpoint it compares.
         format_only (bool): Only write the predicted masks to ``output_dir``
             (test images without labels), as ``IoUMetric``. Defaults to False.
         collect_device (str): 'cpu' or 'gpu', for distributed evaluation.
         prefix (str, optional): Prefix of the metric names.
     """
+    # no prefix: the keys stay mmseg's ('mIoU' for save_best), without mmengine's
+    # "prefix is not set" warning
+    default_prefix = ''
 
     def __init__(self,
                  ignore_index: int = 255,
@@ -113,6 +127,8 @@ class ArtSegMetric(IoUMetric):
                  output_dir: Optional[str] = None,
                  keep_results: bool = False,
                  format_only: bool = False,
+                 table_dir: Optional[str] = None,
+                 checkpoint: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         for flag, value in (('keep_results', keep_results), ('format_only', format_only)):
@@ -132,6 +148,8 @@ class ArtSegMetric(IoUMetric):
         self.seed = seed
         self.group_keys = tuple(group_keys)
         self.keep_results = keep_results
+        self.table_dir = table_dir
+        self.checkpoint = checkpoint
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Store each image's confusion matrix and metadata (with ``format_only``:
@@ -160,15 +178,15 @@ class ArtSegMetric(IoUMetric):
             self.results.append(dict(
                 confusion=conf, img_path=img_path,
                 **{key: sample.get(key) for key in self.group_keys}))
-            if self.keep_results:
+            if self.output_dir is not None:
                 self._save_mask(pred, img_path, sample.get('reduce_zero_label', False))
 
     def _save_mask(self, pred: np.ndarray, img_path: Optional[str],
                    reduce_zero_label: bool) -> None:
-        """``IoUMetric``'s mask file; ours since ``IoUMetric`` writes one for every
-        image once ``output_dir`` is set, where here the masks are opt-in."""
+        """``IoUMetric``'s mask file; ours since ``IoUMetric.process`` would also
+        store its own per-image areas beside our confusions."""
         if img_path is None:
-            raise KeyError('ArtSegMetric: keep_results needs img_path in the sample metainfo')
+            raise KeyError('ArtSegMetric: output_dir needs img_path in the sample metainfo')
         os.makedirs(self.output_dir, exist_ok=True)
         mask = pred + 1 if reduce_zero_label else pred
         name = osp.splitext(osp.basename(img_path))[0] + '.png'
@@ -211,7 +229,7 @@ class ArtSegMetric(IoUMetric):
         class_rows = self._class_rows(classes, confs, total)
         group_rows = self._group_rows(results, classes, binary)
         self._log_tables(class_rows, group_rows, metrics, logger)
-        if self.output_dir is not None:
+        if self.table_dir is not None:
             self._write_files(metrics, cis, class_rows, group_rows, results, classes)
         return metrics
 
@@ -286,32 +304,37 @@ class ArtSegMetric(IoUMetric):
             print_log(f'per {key} results:', logger)
             print_log('\n' + table.get_string(), logger=logger)
 
+    def per_image_record(self, results: List[dict]) -> dict:
+        """What ``per_image.json`` holds: the classes and each image's metadata
+        and confusion matrix."""
+        return dict(
+            classes=list(self.dataset_meta['classes']), ignore_index=self.ignore_index,
+            images=[dict(img_path=r['img_path'],
+                         **{key: r.get(key) for key in self.group_keys},
+                         confusion=np.asarray(r['confusion']).tolist()) for r in results])
+
     def _write_files(self, metrics, cis, class_rows, group_rows, results, classes) -> None:
-        os.makedirs(self.output_dir, exist_ok=True)
+        os.makedirs(self.table_dir, exist_ok=True)
         summary = dict(
             metrics={k: _json_float(v) for k, v in metrics.items()},
             n_images=len(results),
+            checkpoint=self.checkpoint,
             classes=classes,
             bootstrap=dict(n_boot=self.n_boot, alpha=self.alpha, seed=self.seed,
                            intervals={name: {k: _json_float(v) for k, v in ci.items()}
                                       for name, ci in cis.items()}) if self.bootstrap else None,
             per_class=[{k: _json_float(v) for k, v in row.items()} for row in class_rows])
-        with open(osp.join(self.output_dir, 'metrics.json'), 'w', encoding='utf-8') as f:
+        with open(osp.join(self.table_dir, 'metrics.json'), 'w', encoding='utf-8') as f:
             json.dump(summary, f, indent=2)
-        self._write_csv(osp.join(self.output_dir, 'per_class.csv'), class_rows,
+        self._write_csv(osp.join(self.table_dir, 'per_class.csv'), class_rows,
                         list(class_rows[0]))
         group_fields = ['key', 'value', 'n_images', 'aAcc', 'mIoU', 'mDice']
         if is_binary_damage(classes):
             group_fields.append('damage_IoU')
-        self._write_csv(osp.join(self.output_dir, 'per_group.csv'), group_rows, group_fields)
-        per_image = dict(
-            classes=classes, ignore_index=self.ignore_index,
-            images=[dict(img_path=r['img_path'],
-                         **{key: r.get(key) for key in self.group_keys},
-                         confusion=np.asarray(r['confusion']).tolist()) for r in results])
-        with open(osp.join(self.output_dir, 'per_image.json'), 'w', encoding='utf-8') as f:
-            json.dump(per_image, f)
-        print_log(f'ArtSegMetric: results written to {self.output_dir}', 'current')
+        self._write_csv(osp.join(self.table_dir, 'per_group.csv'), group_rows, group_fields)
+        with open(osp.join(self.table_dir, 'per_image.json'), 'w', encoding='utf-8') as f:
+            json.dump(self.per_image_record(results), f)
+        print_log(f'ArtSegMetric: result tables written to {self.table_dir}', 'current')
 
     @staticmethod
     def _write_csv(path: str, rows: List[dict], fields: List[str]) -> None:

@@ -26,6 +26,21 @@ def caption(panel: np.ndarray, text: str) -> np.ndarray:
     return panel
 
 
+def draw_panels(visualizer, image: np.ndarray, sample: SegDataSample) -> np.ndarray:
+    """Image, ground-truth overlay (if any) and prediction overlay (if any), side
+    by side, drawn with ``visualizer`` (a ``SegLocalVisualizer`` with
+    ``dataset_meta``) on an RGB ``image``."""
+    image = np.ascontiguousarray(image)  # OpenCV 5 draws on contiguous arrays only
+    classes = visualizer.dataset_meta['classes']
+    palette = visualizer.dataset_meta['palette']
+    panels = [caption(image, 'image')]
+    for key, title in (('gt_sem_seg', 'ground truth'), ('pred_sem_seg', 'prediction')):
+        if key in sample:
+            drawn = visualizer._draw_sem_seg(image, sample.get(key), classes, palette, True)
+            panels.append(caption(drawn, title))
+    return np.concatenate(panels, axis=1)
+
+
 @HOOKS.register_module()
 class ArtSegVisualizationHook(SegVisualizationHook):
     """Write one PNG per test image: image | ground truth | prediction.
@@ -58,17 +73,7 @@ class ArtSegVisualizationHook(SegVisualizationHook):
 
     def draw_panels(self, image: np.ndarray, sample: SegDataSample) -> np.ndarray:
         """Image, ground-truth overlay (if any) and prediction overlay, side by side."""
-        visualizer = self._visualizer
-        classes = visualizer.dataset_meta['classes']
-        palette = visualizer.dataset_meta['palette']
-        panels = [caption(image, 'image')]
-        for key, title in (('gt_sem_seg', 'ground truth'),
-                           ('pred_sem_seg', 'prediction')):
-            if key in sample:
-                drawn = visualizer._draw_sem_seg(image, sample.get(key), classes,
-                                                 palette, True)
-                panels.append(caption(drawn, title))
-        return np.concatenate(panels, axis=1)
+        return draw_panels(self._visualizer, image, sample)
 
     def after_test_iter(self, runner, batch_idx: int, data_batch: dict,
                         outputs: Sequence[SegDataSample]) -> None:

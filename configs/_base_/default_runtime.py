@@ -2,6 +2,9 @@
 default_scope = 'mmseg'
 # Our registered modules; also lets mmseg's own tools/train.py run these configs.
 custom_imports = dict(imports=['artseg_mm'], allow_failed_imports=False)
+# mmengine's Runner; the config dump and per-parameter optimizer lines go to the
+# log file only
+runner_type = 'ArtSegRunner'
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -8,7 +8,7 @@ import pytest
 
 import artseg_mm  # noqa: F401  (installs the mmcv compat before mmseg)
 import artseg_mm.datasets  # noqa: F401
-from artseg_mm.datasets.demo_generator import generate_demo_dataset
+from artseg_mm.data_prep.demo_generator import generate_demo_dataset
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, TRANSFORMS
 
@@ -300,7 +300,7 @@ def test_full_mode_keeps_mmseg_class_subsets(demo_root):
 def test_full_mode_refuses_binary_masks_on_disk(tmp_path):
     """A converter run with --label-mode binary leaves no damage classes to learn."""
     import json
-    from artseg_mm.datasets.demo_generator import generate_demo_dataset
+    from artseg_mm.data_prep.demo_generator import generate_demo_dataset
     from mmseg.registry import DATASETS
     root = tmp_path / 'binary_on_disk'
     generate_demo_dataset(root, num_images=3, num_val=1, size=32, progress=False)

@@ -11,8 +11,8 @@ import artseg_mm  # noqa: F401
 from artseg_mm.datasets.orientation import EXIF_ORIENTATION, ExifOrientationWarning
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / 'tests' / 'test_datasets'))
-from test_artefact_converter import convert, make_sample, write_shards  # noqa: E402
+sys.path.insert(0, str(REPO / 'tests' / 'test_data_prep'))
+from parquet_helpers import convert, make_sample, write_shards  # noqa: E402
 
 
 def rotated_jpeg(height=20, width=40, orientation=6) -> bytes:

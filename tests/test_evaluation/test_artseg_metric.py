@@ -65,7 +65,7 @@ def evaluate(metric_cfg, classes, samples):
 
 def test_binary_metrics_breakdowns_and_files(tmp_path):
     out = tmp_path / 'eval'
-    metrics = evaluate(dict(type='ArtSegMetric', n_boot=500, output_dir=str(out)),
+    metrics = evaluate(dict(type='ArtSegMetric', n_boot=500, table_dir=str(out)),
                        BINARY_CLASSES, binary_samples())
     want = independent_binary()
     assert metrics['mIoU'] == pytest.approx(round(100 * np.mean(want['iou']), 2))
@@ -119,13 +119,35 @@ def test_full_classes_have_no_damage_iou_and_nan_for_absent_classes(tmp_path):
     assert metrics['mIoU'] == pytest.approx(round(100 * 1.5 / 3, 2))
 
 
-def test_keep_results_writes_predicted_masks(tmp_path):
+def test_output_dir_holds_the_masks_only_and_tables_go_to_table_dir(tmp_path):
+    """output_dir as mmseg's IoUMetric fills it (what tools/test.py --out and
+    mmseg's confusion_matrix.py use): one mask per image and nothing else."""
     from PIL import Image
     samples = binary_samples()
-    evaluate(dict(type='ArtSegMetric', bootstrap=False, output_dir=str(tmp_path),
-                  keep_results=True), BINARY_CLASSES, samples)
-    mask = np.array(Image.open(tmp_path / 'b.png'))
+    ours, theirs, tables = tmp_path / 'ours', tmp_path / 'mmseg', tmp_path / 'tables'
+    evaluate(dict(type='ArtSegMetric', bootstrap=False, output_dir=str(ours),
+                  keep_results=True, table_dir=str(tables), checkpoint='/x/best.pth'),
+             BINARY_CLASSES, samples)
+    evaluate(dict(type='IoUMetric', output_dir=str(theirs)), BINARY_CLASSES, binary_samples())
+    names = sorted(path.name for path in theirs.iterdir())
+    assert sorted(path.name for path in ours.iterdir()) == names == ['a.png', 'b.png', 'c.png']
+    for name in names:
+        np.testing.assert_array_equal(np.array(Image.open(ours / name)),
+                                      np.array(Image.open(theirs / name)))
+    mask = np.array(Image.open(ours / 'b.png'))
     np.testing.assert_array_equal(mask, samples[1].pred_sem_seg.data[0].numpy())
+    assert sorted(path.name for path in tables.iterdir()) == [
+        'metrics.json', 'per_class.csv', 'per_group.csv', 'per_image.json']
+    assert json.loads((tables / 'metrics.json').read_text())['checkpoint'] == '/x/best.pth'
+
+
+def test_no_prefix_warning(tmp_path):
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance('artseg_metric_prefix', log_file=str(tmp_path / 'log.txt'))
+    METRICS.build(dict(type='ArtSegMetric'))
+    logger.handlers[-1].flush()
+    assert 'prefix is not set' not in (tmp_path / 'log.txt').read_text()
+    assert METRICS.build(dict(type='ArtSegMetric', prefix='val')).prefix == 'val'
 
 
 def test_errors_name_the_problem():
@@ -150,7 +172,7 @@ def test_per_class_rows_give_intervals_counts_and_absent_classes_as_nan(tmp_path
     pred_a = np.array([[0, 3], [1, 1]])   # predicts Dust, which no image holds
     pred_b = np.array([[0, 0], [0, 0]])
     out = tmp_path / 'out'
-    evaluate(dict(type='ArtSegMetric', n_boot=200, output_dir=str(out)), FULL_CLASSES,
+    evaluate(dict(type='ArtSegMetric', n_boot=200, table_dir=str(out)), FULL_CLASSES,
              [make_sample(pred_a, label_a, 'a', with_meta=False),
               make_sample(pred_b, label_b, 'b', with_meta=False)])
     with open(out / 'per_class.csv') as f:

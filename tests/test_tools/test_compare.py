@@ -324,7 +324,7 @@ def fold_config(data_root: Path, split_file: Path, head_convs: int = 1) -> Confi
 
 def test_folds_mode_reports_each_held_out_group_and_the_mean_over_folds(tiny_demo_root,
                                                                         tmp_path):
-    from artseg_mm.datasets.folds import make_folds, read_groups, write_folds
+    from artseg_mm.data_prep.folds import make_folds, read_groups, write_folds
     source = read_groups(tiny_demo_root, 'material')
     splits = tmp_path / 'splits'
     index = write_folds(splits, 'material', make_folds(source.groups, source.parents, 0.3),

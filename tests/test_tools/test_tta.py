@@ -44,12 +44,15 @@ def test_test_tool_runs_with_tta(tiny_demo_root, tmp_path):
     run_tool([PY, REPO / 'tools' / 'test.py', work_dir / 'tiny_convnext.py',
               work_dir / 'best_mIoU_epoch_1.pth', '--tta', '--work-dir', tmp_path / 'w',
               '--out', tmp_path / 'out', '--cfg-options'] + data)
-    per_image = json.loads((tmp_path / 'out' / 'per_image.json').read_text())
+    per_image = json.loads((tmp_path / 'w' / 'per_image.json').read_text())
     val = sorted((tiny_demo_root / 'ann_dir' / 'val').glob('*.png'))
     assert len(per_image['images']) == len(val)
     for record in per_image['images']:  # every labelled pixel of the source scored once
         mask = cv2.imread(str(tiny_demo_root / 'ann_dir' / 'val' /
                               record['img_path'].rsplit('/', 1)[1]), cv2.IMREAD_UNCHANGED)
         assert np.sum(record['confusion']) == np.sum(mask != 255)
-    metrics = json.loads((tmp_path / 'out' / 'metrics.json').read_text())
+    metrics = json.loads((tmp_path / 'w' / 'metrics.json').read_text())
     assert 'mIoU' in json.dumps(metrics)
+    # --out holds the masks only (mmseg's confusion_matrix.py reads every file there)
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == sorted(
+        p.name for p in (tiny_demo_root / 'ann_dir' / 'val').glob('*.png'))

@@ -30,12 +30,18 @@ batch (and bf16 where the CPU has bf16 kernels, or on CUDA) against mmseg's
 second with peak memory, and the share of pixels each option changes against
 the first ``infer`` run (see ``artseg_mm.analysis.scan_speed``).
 
+With a config and a checkpoint as its first arguments it is mmseg's
+``benchmark.py`` (same flags: ``--log-interval``, ``--work-dir``,
+``--repeat-times``), images per second on the test split, working on splits under
+200 images (see ``artseg_mm.analysis.fps``).
+
 Examples::
 
     python tools/analysis_tools/benchmark.py --encoders convnext_tiny --out bench.md
     python tools/analysis_tools/benchmark.py --device cuda --amp
     python tools/analysis_tools/benchmark.py --slide --encoders convnext_tiny
     python tools/analysis_tools/benchmark.py --scan --slide-batch-sizes 1 4
+    python tools/analysis_tools/benchmark.py CONFIG CHECKPOINT --work-dir DIR
 """
 import json
 import os
@@ -45,6 +51,7 @@ from typing import List
 
 import torch
 
+from artseg_mm.analysis.fps import run_fps_benchmark
 from artseg_mm.analysis.speed import (ROOT, bench_models, bench_scan, bench_slide,
                                       build_parser, child_memory, child_scan, child_slide,
                                       header)
@@ -66,6 +73,9 @@ def run_child(spec: dict, argv: List[str]) -> dict:
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0].endswith('.py'):  # mmseg's benchmark.py CONFIG CHECKPOINT
+        run_fps_benchmark(argv)
+        return
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -13,15 +13,17 @@ Examples::
     python tools/dataset_converters/artefact.py data/raw/damaged-media \\
         --tile 1024 --tile-overlap 128 --out data/artefact_tiles
 
-The converter lives in ``artseg_mm/datasets/artefact_converter.py``.
+The converter lives in ``artseg_mm/data_prep/`` (``converter.py`` drives it).
 """
 import argparse
 import sys
 
-from artseg_mm.datasets.artefact_converter import (
-    DEFAULT_DOWNLOAD_DIR, DEFAULT_MAX_PIXELS, DEFAULT_OUT_DIR,
-    DEFAULT_RESIZE_LONG_SIDE, HUB_REPO_ID, LABEL_MODES, ConversionError,
-    convert_artefact, parse_amount)
+from artseg_mm.data_prep.converter import (DEFAULT_MAX_PIXELS, DEFAULT_OUT_DIR,
+                                           DEFAULT_RESIZE_LONG_SIDE, LABEL_MODES,
+                                           convert_artefact)
+from artseg_mm.data_prep.errors import ConversionError
+from artseg_mm.data_prep.parquet_source import DEFAULT_DOWNLOAD_DIR, HUB_REPO_ID
+from artseg_mm.data_prep.splits import parse_amount
 
 
 def parse_args(argv=None):

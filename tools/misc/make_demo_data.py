@@ -9,7 +9,7 @@ with --force (a folder that already holds exactly these files is left alone).
 import argparse
 import sys
 
-from artseg_mm.datasets.demo_generator import generate_demo_dataset
+from artseg_mm.data_prep.demo_generator import generate_demo_dataset
 
 
 def parse_args(argv=None):

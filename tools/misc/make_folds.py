@@ -10,7 +10,7 @@ Writes ``DIR/<holdout>_<group>/{train,val,test}.txt`` (mmseg split files: one
 import argparse
 import sys
 
-from artseg_mm.datasets.folds import HOLDOUT_KEYS, make_folds, read_groups, write_folds
+from artseg_mm.data_prep.folds import HOLDOUT_KEYS, make_folds, read_groups, write_folds
 
 
 def main(argv=None) -> int:

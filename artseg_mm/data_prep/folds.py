@@ -2,27 +2,25 @@
 
 ARTeFACT's paper asks how models do on a material (or content type) they never trained on.
 A fold holds one group out as its test split and trains on the others; every group is held
-out exactly once. The groups come from the ``meta/<split>.csv`` sidecars the converter and
-the demo generator write (columns ``id``, ``material``, ``content``). Images of one
-``parent_id`` (tiles of one source image) stay in one split, so no picture leaks from train
-into test.
+out exactly once. The groups come from the root's sidecars (``meta/<split>.csv``, columns
+``id``, ``material``, ``content``). Images of one ``parent_id`` (tiles of one source image)
+stay in one split, so no picture leaks from train into test.
 
-A fold is written as mmseg split files (``ann_file``): ``<out>/<fold>/<split>.txt``, one
-line ``<split folder>/<id>`` per image, relative to the data root's ``img_dir/`` and
-``ann_dir/``, so mmseg's own dataset loading reads it; ``<out>/folds.json`` names the held-out
-group of each fold.
+A fold is written as mmseg split files (``ann_file``, see ``datasets.layout``): one line
+``<split folder>/<id>`` per image, relative to the data root's ``img_dir/`` and ``ann_dir/``,
+so mmseg's own dataset loading reads it; the folds index names the held-out group of each
+fold, and :func:`fold_of_split_file` reads it back.
 """
-import csv
 import json
 import os.path as osp
 import random
 import re
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Tuple
+from typing import Dict, List, NamedTuple
+
+from ..datasets import layout
 
 HOLDOUT_KEYS = ('material', 'content')
-SPLITS = ('train', 'val', 'test')
-FOLDS_INDEX = 'folds.json'
 
 
 class FoldSource(NamedTuple):
@@ -36,23 +34,22 @@ def read_groups(data_root, key: str) -> FoldSource:
     """The ``key`` value, ``parent_id`` and split folder of each image of ``data_root``."""
     if key not in HOLDOUT_KEYS:
         raise ValueError(f'holdout key must be one of {HOLDOUT_KEYS}, got {key!r}')
-    files = sorted(Path(data_root, 'meta').glob('*.csv'))
+    files = layout.sidecar_files(data_root)
     if not files:
-        raise FileNotFoundError(f'{data_root}/meta/ holds no <split>.csv sidecar: the '
-                                'folds are made from the converter\'s metadata')
+        raise FileNotFoundError(f'{data_root}/{layout.META_DIR}/ holds no <split>.csv sidecar: '
+                                'the folds are made from the converter\'s metadata')
     source = FoldSource({}, {}, {})
     for path in files:
-        with open(path, newline='', encoding='utf-8') as f:
-            for line, row in enumerate(csv.DictReader(f), start=2):
-                if key not in row or 'id' not in row:
-                    raise ValueError(f'{path} has no {key!r} / id column')
-                if not row[key]:
-                    raise ValueError(f'{path} line {line}: image {row["id"]!r} has no {key}')
-                if row['id'] in source.groups:
-                    raise ValueError(f'{path} line {line}: image {row["id"]!r} is listed twice')
-                source.groups[row['id']] = row[key]
-                source.parents[row['id']] = row.get('parent_id') or row['id']
-                source.folders[row['id']] = path.stem
+        for line, row in layout.read_sidecar_rows(path):
+            if key not in row:
+                raise ValueError(f'{path} has no {key!r} column')
+            if not row[key]:
+                raise ValueError(f'{path} line {line}: image {row["id"]!r} has no {key}')
+            if row['id'] in source.groups:
+                raise ValueError(f'{path} line {line}: image {row["id"]!r} is listed twice')
+            source.groups[row['id']] = row[key]
+            source.parents[row['id']] = row.get('parent_id') or row['id']
+            source.folders[row['id']] = path.stem
     return source
 
 
@@ -96,7 +93,7 @@ def fold_name(key: str, group: str) -> str:
 
 def write_folds(out, key: str, folds: List[dict], folders: Dict[str, str],
                 **index_info) -> List[dict]:
-    """Write each fold's split files and ``folds.json``; return the index entries."""
+    """Write each fold's split files and the folds index; return the index entries."""
     out = Path(out)
     index = []
     for fold in folds:
@@ -105,12 +102,13 @@ def write_folds(out, key: str, folds: List[dict], folders: Dict[str, str],
             raise ValueError(f'groups {fold["holdout"]!r} and another one both give the '
                              f'fold name {name!r}')
         (out / name).mkdir(parents=True, exist_ok=True)
-        for split in SPLITS:
-            lines = [f'{folders[image]}/{image}\n' for image in fold['splits'][split]]
-            (out / name / f'{split}.txt').write_text(''.join(lines))
+        for split in layout.SPLITS:
+            lines = [layout.split_file_line(folders[image], image) + '\n'
+                     for image in fold['splits'][split]]
+            layout.fold_split_file(out, name, split).write_text(''.join(lines))
         index.append(dict(name=name, holdout=fold['holdout'],
-                          **{split: len(fold['splits'][split]) for split in SPLITS}))
-    (out / FOLDS_INDEX).write_text(json.dumps(
+                          **{split: len(fold['splits'][split]) for split in layout.SPLITS}))
+    (out / layout.FOLDS_INDEX).write_text(json.dumps(
         dict(holdout_key=key, folds=index, **index_info), indent=2) + '\n')
     return index
 
@@ -118,11 +116,11 @@ def write_folds(out, key: str, folds: List[dict], folders: Dict[str, str],
 def fold_of_split_file(ann_file: str) -> Dict[str, str]:
     """``{'key', 'group', 'name'}`` of the fold whose split file ``ann_file`` is.
 
-    The fold is read from the ``folds.json`` that :func:`write_folds` puts next to the
-    fold folders (``<out>/<fold>/<split>.txt``).
+    The fold is read from the folds index that :func:`write_folds` puts next to the fold
+    folders (``<out>/<fold>/<split>.txt``).
     """
     fold_dir = osp.dirname(osp.abspath(ann_file))
-    index_path = osp.join(osp.dirname(fold_dir), FOLDS_INDEX)
+    index_path = osp.join(osp.dirname(fold_dir), layout.FOLDS_INDEX)
     if not osp.isfile(index_path):
         raise FileNotFoundError(
             f'{ann_file} is not a split file of tools/misc/make_folds.py: there is no '

@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from artseg_mm.datasets import demo_generator
+from artseg_mm.data_prep import demo_generator
+from artseg_mm.data_prep.demo_damage import DAMAGE_RENDERERS
+from artseg_mm.data_prep.demo_generator import MATERIALS, generate_demo_dataset, render_sample
 from artseg_mm.datasets.artefact_classes import FULL_CLASSES
-from artseg_mm.datasets.demo_generator import MATERIALS, generate_demo_dataset, render_sample
 from conftest import PY, REPO, run_tool
 SMALL = dict(num_images=6, num_val=2, size=64, progress=False)
 
@@ -72,7 +73,7 @@ def test_every_damage_class_and_border_is_drawn_with_contrast():
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
         assert abs(gray[damaged].mean() - gray[clean].mean()) > 3 or \
             gray[damaged].std() > gray[clean].std()
-    ids = {FULL_CLASSES.index(name) for name, _ in demo_generator.DAMAGE_RENDERERS}
+    ids = {FULL_CLASSES.index(name) for name, _ in DAMAGE_RENDERERS}
     assert ids == {1, 3, 4, 7, 8, 9, 10}
     assert ids | {0, 255} <= seen
     assert 0.03 < np.mean(damage_fraction) < 0.25

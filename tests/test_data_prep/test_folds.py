@@ -5,8 +5,8 @@ import pytest
 from mmengine.registry import init_default_scope
 
 import artseg_mm  # noqa: F401  (registers ARTeFACTDataset)
-from artseg_mm.datasets.demo_generator import MATERIALS
-from artseg_mm.datasets.folds import fold_of_split_file, make_folds, read_groups, write_folds
+from artseg_mm.data_prep.demo_generator import MATERIALS
+from artseg_mm.data_prep.folds import fold_of_split_file, make_folds, read_groups, write_folds
 
 
 def test_each_material_is_held_out_once_and_no_image_is_in_two_splits(tiny_demo_root):

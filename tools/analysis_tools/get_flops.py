@@ -1,0 +1,51 @@
+"""FLOPs and parameters of a segmentor: mmseg's ``get_flops.py``, same flags, working.
+
+mmseg 1.2.2's own tool passes both ``input_shape`` and ``inputs`` to mmengine's
+counter, which refuses (``"input_shape" and "inputs" cannot be both set``). This
+one counts with mmengine's counter as the comparison does (one multiply-add = one
+FLOP, the convention mmseg's tool prints), on the config's model without the
+auxiliary head and without pretrained weights.
+
+    python tools/analysis_tools/get_flops.py CONFIG [--shape H [W]] [--cfg-options ...]
+"""
+import argparse
+
+from mmengine.config import Config, DictAction
+
+import artseg_mm  # noqa: F401  (registers modules, installs compat)
+from artseg_mm.analysis.flops import FLOP_CONVENTION, segmentor_complexity
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Get the FLOPs of a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--shape', type=int, nargs='+', default=[2048, 1024],
+                        help='input image size')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override some settings in the used config, key=value')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if len(args.shape) not in (1, 2):
+        raise SystemExit(f'--shape takes H or H W, got {args.shape}')
+    shape = (args.shape[0], args.shape[-1])
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    result = segmentor_complexity(cfg, shape)
+    line = '=' * 30
+    print(f'{line}\nCompute type: direct: randomly generate a picture\n'
+          f'Input shape: {shape}\nFlops: {result["gflops"]:.3f}G ({FLOP_CONVENTION})\n'
+          f'Params: {result["params_m"]:.3f}M\n{line}')
+    if result['note']:
+        print(f'Note: {result["note"]}')
+    print('!!!Please be cautious if you use the results in papers. '
+          'You may need to check if all ops are supported and verify '
+          'that the flops computation is correct.')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
