@@ -11,10 +11,10 @@ from typing import List, Optional
 import torch.nn as nn
 from mmengine.config import Config
 
+from ..datasets import layout
 from ..datasets.artefact_classes import BINARY_CLASSES, DAMAGE_CLASS_INDEX_BINARY
 from .model_folder import CLASSES, CONFIG, MANIFEST, WEIGHTS
 
-DEMO_GENERATOR = 'artseg_mm.datasets.demo_generator'
 HUB_FRONT_MATTER = """---
 library_name: artseg-mm
 pipeline_tag: image-segmentation
@@ -146,7 +146,7 @@ def _data_section(data: dict) -> List[str]:
     lines += [f"| {c} | {n:,} | {100 * data['train_class_share'][c]:.2f}% |"
               for c, n in data['train_class_pixels'].items()]
     records = data.get('records') or {}
-    settings = (records.get('meta.json') or {}).get('settings') or {}
+    settings = (records.get(layout.META_JSON) or {}).get('settings') or {}
     meta = records.get('meta.json') or {}
     if settings.get('generator'):
         lines += ['', f"Made by `{settings['generator']}` (version "
@@ -181,12 +181,12 @@ def _test_section(tables: Optional[dict], data: dict, facts: dict,
         return ['## Test results', '',
                 f'No test tables: `{osp.join(metrics_dir, "metrics.json")}` was not found '
                 'when the model was packaged. Run `python tools/test.py CONFIG CHECKPOINT '
-                '--out WORK_DIR/test` and package the model again.', '']
+                '--work-dir WORK_DIR/test` and package the model again.', '']
     metrics = tables['metrics']
     boot = tables.get('bootstrap')
     test = data['splits'].get('test') or {}
     lines = ['## Test results', '',
-             f"`tools/test.py --out` on the {tables['n_images']} images of the test split "
+             f"`tools/test.py` on the {tables['n_images']} images of the test split "
              f'({_split_where(test)})' + (
                  f", 95% percentile bootstrap intervals over images ({boot['n_boot']} "
                  'resamples):' if boot else ', without bootstrap intervals:'), '',
@@ -225,8 +225,9 @@ def _use_section(data: dict, tables: Optional[dict], classes: dict) -> List[str]
              '- It knows only what its training data showed: other materials, imaging set-ups, '
              'resolutions far from the training scale or damage types outside its classes '
              'are not covered and fail without warning.']
-    settings = ((data.get('records') or {}).get('meta.json') or {}).get('settings') or {}
-    if settings.get('generator') == DEMO_GENERATOR:
+    from ..data_prep.demo_generator import GENERATOR_NAME
+    settings = ((data.get('records') or {}).get(layout.META_JSON) or {}).get('settings') or {}
+    if settings.get('generator') == GENERATOR_NAME:
         lines.append('- Trained on synthetic demo images: it shows the pipeline learns; it is '
                      'not a model for real scans.')
     if tuple(classes['classes']) == tuple(BINARY_CLASSES) and data.get('found'):

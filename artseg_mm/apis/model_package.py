@@ -3,9 +3,9 @@
 Why it exists: to hand a trained model on without its work dir. The folder gets
 the run's config with pretrained-weight settings cleared, the strictly loaded
 weights as safetensors, the classes, what the data root says about the training
-data, the test tables of ``tools/test.py --out`` and a model card; the manifest
-is written last, into a temporary sibling that replaces the folder only when
-complete.
+data, the test tables ``tools/test.py`` writes to its ``--work-dir`` and a model
+card; the manifest is written last, into a temporary sibling that replaces the
+folder only when complete.
 """
 import copy
 import json
@@ -29,7 +29,7 @@ from .model_loader import init_model, without_pretrained_weights
 
 DATA_SUMMARY = 'data_summary.json'
 CARD = 'README.md'
-# the tables tools/test.py --out writes -> their names in the model folder
+# the tables tools/test.py writes to its --work-dir -> their names in the model folder
 TEST_TABLES = {'metrics.json': 'test_metrics.json', 'per_class.csv': 'test_per_class.csv'}
 OPTIONAL_TEST_TABLES = {'per_group.csv': 'test_per_group.csv'}
 
@@ -45,9 +45,18 @@ def shareable_config(cfg: Config) -> Config:
     return cfg
 
 
-def read_test_tables(metrics_dir: str, classes) -> Optional[dict]:
-    """``metrics.json`` of ``tools/test.py --out`` in ``metrics_dir``, checked against
-    the model's classes; None when there is none. ``per_class.csv`` must come with it."""
+def same_checkpoint(recorded: str, packaged: str) -> bool:
+    """Whether the tables' recorded checkpoint is the packaged one: the same file
+    while it exists, else (a work dir moved since) the same file name."""
+    if osp.isfile(recorded):
+        return osp.samefile(recorded, packaged)
+    return osp.basename(recorded) == osp.basename(packaged)
+
+
+def read_test_tables(metrics_dir: str, classes, checkpoint: str) -> Optional[dict]:
+    """``metrics.json`` of ``tools/test.py`` in ``metrics_dir``, checked against the
+    model's classes and, where it records one, the checkpoint; None when there is
+    none. ``per_class.csv`` must come with it."""
     path = osp.join(metrics_dir, 'metrics.json')
     if not osp.isfile(path):
         return None
@@ -58,15 +67,20 @@ def read_test_tables(metrics_dir: str, classes) -> Optional[dict]:
             raise ValueError(f'{path} is not valid JSON ({error})') from error
     for key in ('metrics', 'n_images', 'classes', 'per_class'):
         if key not in tables:
-            raise ValueError(f'{path}: no {key!r}; not the metrics.json tools/test.py --out '
+            raise ValueError(f'{path}: no {key!r}; not the metrics.json tools/test.py '
                              'writes')
     if list(tables['classes']) != list(classes):
         raise ValueError(f'{path} is for the classes {tables["classes"]}, the model has '
                          f'{list(classes)}: the test tables of another model?')
+    recorded = tables.get('checkpoint')
+    if recorded and not same_checkpoint(recorded, checkpoint):
+        raise ValueError(f'{path} holds the test of {recorded}, not of the packaged '
+                         f'{checkpoint}; pass --checkpoint {recorded}, or --metrics with '
+                         'the tables of this checkpoint')
     for name in TEST_TABLES:
         if not osp.isfile(osp.join(metrics_dir, name)):
             raise FileNotFoundError(f'{metrics_dir} has metrics.json but no {name}; run '
-                                    'tools/test.py --out again')
+                                    'tools/test.py again')
     tables['source'] = metrics_dir
     return tables
 
@@ -146,7 +160,7 @@ def package_model(work_dir: Union[str, Path], out: Union[str, Path],
         work_dir: the run's work dir (its config dump and checkpoints).
         out: the model folder to write.
         checkpoint: the weights (default: the work dir's best, else last).
-        metrics_dir: where ``tools/test.py --out`` wrote the test tables
+        metrics_dir: where ``tools/test.py --work-dir`` wrote the test tables
             (default ``work_dir/test``); their absence is said in the card.
         force: replace ``out`` if it is a model folder this function wrote.
     """
@@ -155,7 +169,7 @@ def package_model(work_dir: Union[str, Path], out: Union[str, Path],
     checkpoint = str(checkpoint) if checkpoint else find_test_checkpoint(work_dir)
     model = init_model(work_dir, checkpoint)
     metrics_dir = str(metrics_dir) if metrics_dir else osp.join(work_dir, 'test')
-    tables = read_test_tables(metrics_dir, model.dataset_meta['classes'])
+    tables = read_test_tables(metrics_dir, model.dataset_meta['classes'], checkpoint)
     if tables is None:
         print(f'package_model: no test tables in {metrics_dir} (metrics.json); the model '
               'card says so', file=sys.stderr)

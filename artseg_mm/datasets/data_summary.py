@@ -17,15 +17,16 @@ from typing import Optional
 import numpy as np
 from mmengine.config import Config, ConfigDict
 
-RECORD_FILES = ('summary.json', 'meta.json', 'class_weights.json',
-                'class_weights_binary.json')
-SPLITS = ('train', 'val', 'test')
+from . import layout
+
+RECORD_FILES = (layout.SUMMARY_JSON, layout.META_JSON, layout.CLASS_WEIGHTS_JSON,
+                layout.CLASS_WEIGHTS_BINARY_JSON)
 
 
 def split_datasets(cfg: Config) -> dict:
     """``{split: dataset config}`` for the config's train/val/test dataloaders."""
     datasets = {}
-    for split in SPLITS:
+    for split in layout.SPLITS:
         loader = cfg.get(f'{split}_dataloader')
         if loader and loader.get('dataset'):
             datasets[split] = loader['dataset']

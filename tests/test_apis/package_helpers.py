@@ -1,6 +1,6 @@
 """A tiny work dir ready to package: the apis work dir on the tiny demo data, with
 pretrained-weight settings a shared config must lose, and test tables written by
-``ArtSegMetric`` as ``tools/test.py --out`` writes them."""
+``ArtSegMetric`` as ``tools/test.py`` writes them to its ``--work-dir``."""
 from pathlib import Path
 
 import torch
@@ -13,11 +13,12 @@ def data_root_options(data_root: Path) -> dict:
             for split in ('train', 'val', 'test')}
 
 
-def write_test_tables(out_dir: Path, n_images: int = 4, seed: int = 0) -> Path:
-    """metrics.json, per_class.csv, per_group.csv of ``n_images`` 16 px binary
-    predictions, 80% of their pixels right."""
+def write_test_tables(out_dir: Path, checkpoint: Path, n_images: int = 4,
+                      seed: int = 0) -> Path:
+    """metrics.json, per_class.csv, per_group.csv, per_image.json of ``n_images``
+    16 px binary predictions of ``checkpoint``, 80% of their pixels right."""
     from artseg_mm.evaluation import ArtSegMetric
-    metric = ArtSegMetric(output_dir=str(out_dir), n_boot=200)
+    metric = ArtSegMetric(table_dir=str(out_dir), checkpoint=str(checkpoint), n_boot=200)
     metric.dataset_meta = dict(classes=('Clean', 'Damage'))
     gen = torch.Generator().manual_seed(seed)
     samples = []
@@ -38,5 +39,5 @@ def write_packable_work_dir(root: Path, data_root: Path) -> Path:
         'model.backbone.pretrained': True,
         'model.backbone.checkpoint_path': '/nowhere/convnext_atto.pth'})
     work_dir = write_work_dir(root, cfg_options=options)
-    write_test_tables(work_dir / 'test')
+    write_test_tables(work_dir / 'test', work_dir / 'best_mIoU_epoch_1.pth')
     return work_dir

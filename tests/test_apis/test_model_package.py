@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from apis_helpers import write_work_dir
-from package_helpers import data_root_options, write_packable_work_dir
+from package_helpers import data_root_options, write_packable_work_dir, write_test_tables
 
 
 @pytest.fixture(scope='module')
@@ -134,6 +134,17 @@ def test_tables_of_another_label_set_are_refused(work_dir, tmp_path):
     with pytest.raises(ValueError, match=r'metrics.json is for the classes'):
         package_model(work_dir, tmp_path / 'm', metrics_dir=tables)
     assert not (tmp_path / 'm').exists()
+
+
+def test_tables_of_another_checkpoint_are_refused(work_dir, tmp_path):
+    from artseg_mm.apis.model_package import package_model
+    other = tmp_path / 'epoch_1.pth'
+    shutil.copyfile(work_dir / 'best_mIoU_epoch_1.pth', other)
+    tables = write_test_tables(tmp_path / 'tables', checkpoint=other)
+    with pytest.raises(ValueError, match=f'holds the test of {other}, not of the packaged'):
+        package_model(work_dir, tmp_path / 'm', metrics_dir=tables)
+    package_model(work_dir, tmp_path / 'm', checkpoint=other, metrics_dir=tables)
+    assert (tmp_path / 'm' / 'test_metrics.json').is_file()
 
 
 def test_folder_gives_the_same_model_and_mask_as_the_work_dir(folder, work_dir, image_path):

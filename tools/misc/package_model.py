@@ -4,7 +4,7 @@
         [--metrics METRICS_DIR] [--force]
 
 DIR gets config.py (pretrained-weight settings cleared), model.safetensors,
-classes.json, data_summary.json, the test tables of ``tools/test.py --out``
+classes.json, data_summary.json, the test tables of ``tools/test.py --work-dir``
 (default WORK_DIR/test; their absence is said in the card), a model card
 README.md and the manifest artseg_model.json. ``init_model(DIR)`` and
 ``tools/infer.py ... --model DIR`` load it. See artseg_mm.apis.model_package.
@@ -23,8 +23,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='the model folder to write')
     parser.add_argument('--checkpoint', help='weights (default: the work dir\'s best, '
                         'else last)')
-    parser.add_argument('--metrics', help='folder of the tools/test.py --out tables '
-                        '(default: WORK_DIR/test)')
+    parser.add_argument('--metrics', help='folder of the tools/test.py tables, its '
+                        '--work-dir (default: WORK_DIR/test)')
     parser.add_argument('--force', action='store_true',
                         help='replace DIR if it is a model folder this tool wrote')
     return parser.parse_args(argv)
