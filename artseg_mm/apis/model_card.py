@@ -214,7 +214,8 @@ def _test_section(tables: Optional[dict], data: dict, facts: dict,
                else 'training was watched on it')
         lines += ['', f'The test split is the validation split and {use}: these figures '
                   'are optimistic.']
-    return lines + ['', 'Tables: `test_metrics.json`, `test_per_class.csv`.', '']
+    return lines + ['', 'Tables: ' + ', '.join(f'`{name}`' for name in tables['copied'])
+                    + '.', '']
 
 
 def _use_section(data: dict, tables: Optional[dict], classes: dict) -> List[str]:

@@ -134,6 +134,7 @@ def _write_folder(folder: Path, name: str, model, cfg: Config, checkpoint: str,
         for source, target in tables_to_copy.items():
             shutil.copyfile(osp.join(metrics_dir, source), folder / target)
             files.append(target)
+        tables = dict(tables, copied=list(tables_to_copy.values()))
     meta = read_checkpoint(checkpoint).get('meta') or {}
     facts = model_facts(model, cfg, checkpoint, meta, work_dir, name)
     (folder / CARD).write_text(model_card(facts, classes, data, tables, metrics_dir),

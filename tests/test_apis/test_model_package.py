@@ -108,6 +108,7 @@ def test_card_says_what_the_model_is_and_its_test_intervals(folder, work_dir):
     assert 'sliding windows of 64 x 64 px, stride 40 x 40' in card
     assert '128 x 128 px crops' in card and '12 epochs' in card
     assert 'validation split and the best checkpoint was chosen on it' in card
+    assert 'Tables: `test_metrics.json`, `test_per_class.csv`, `test_per_group.csv`.' in card
     for line in ("init_model('tiny_model')", 'tools/infer.py SCANS --model tiny_model',
                  'hf upload USER/tiny_model tiny_model .',
                  "init_model(snapshot_download('USER/tiny_model'))"):
@@ -162,6 +163,19 @@ def test_folder_gives_the_same_model_and_mask_as_the_work_dir(folder, work_dir, 
     by_files = init_model(str(folder / 'config.py'), str(folder / 'model.safetensors'))
     for key, value in model.state_dict().items():
         assert torch.equal(by_files.state_dict()[key], value), key
+
+
+def test_folder_of_links_loads_as_the_hub_cache_lays_it_out(folder, tmp_path):
+    """``snapshot_download`` gives a folder of links to content-named blobs."""
+    from artseg_mm.apis import init_model
+    blobs, snapshot = tmp_path / 'blobs', tmp_path / 'snapshots' / 'main'
+    blobs.mkdir()
+    snapshot.mkdir(parents=True)
+    for path in folder.iterdir():
+        blob = blobs / hashlib.sha256(path.read_bytes()).hexdigest()
+        shutil.copyfile(path, blob)
+        (snapshot / path.name).symlink_to(blob)
+    assert init_model(str(snapshot)).dataset_meta['classes'] == ['Clean', 'Damage']
 
 
 def test_missing_weights_are_named(folder, tmp_path):
