@@ -6,8 +6,10 @@ checkpoint classes), then registers the project's modules in mmseg's registries 
 inference APIs recognise the project's loading steps.
 """
 from .compat import install_compat
+from .utils.known_warnings import ignore_known_warnings
 
 install_compat()
+ignore_known_warnings()
 
 from . import datasets, engine, evaluation, models, visualization  # noqa: E402,F401
 from .compat.mmseg_inference import install_inference_compat  # noqa: E402

@@ -1,8 +1,6 @@
 # ConvNeXt-Tiny (CNN) + UPerNet on ARTeFACT binary, the seed's recipe.
 _base_ = [
-    './_base_/models/upernet_timm.py', './_base_/datasets/artefact_binary.py',
-    './_base_/default_runtime.py', './_base_/schedules/schedule_60e.py'
+    './_base_/models/upernet_timm.py', './_base_/default_runtime.py',
+    './_base_/schedules/schedule_60e.py'
 ]
-model = dict(
-    backbone=dict(model_name='convnext_tiny', drop_path_rate=0.1),
-    decode_head=dict(in_channels=[96, 192, 384, 768]))
+model = dict(backbone=dict(model_name='convnext_tiny'))

@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny demo dataset and a runner for the command-line tools."""
+import functools
 import json
 import os
 import socket
@@ -73,8 +74,7 @@ def dist_run_options(data_root: Path) -> list:
 # 16-channel head, for tests of a launch path (the model's size only costs time)
 SMALL_MODEL_OPTIONS = ['model.backbone.model_name=convnext_atto',
                        'model.backbone.drop_path_rate=0.0',
-                       'model.decode_head.channels=16',
-                       'model.decode_head.in_channels=None']
+                       'model.decode_head.channels=16']
 
 
 def free_port() -> int:
@@ -141,12 +141,24 @@ def study_batch(size: int, n: int = 2, seed: int = 0):
     return inputs, samples
 
 STRIDES = (4, 8, 16, 32)  # a four-stage encoder's output strides
-# feature channels of the study's encoders at those strides (timm)
-BACKBONE_CHANNELS = {
-    'convnext_tiny/swin_tiny': [96, 192, 384, 768],
-    'coat_lite_small': [64, 128, 320, 512],
-    'resnet50': [256, 512, 1024, 2048],
-}
+
+
+@functools.lru_cache(maxsize=None)
+def backbone_channels() -> dict:
+    """Feature channels (at STRIDES) of the study configs' encoders, by timm
+    model name: timm's FeatureInfo for each config's model_name and
+    out_indices (features models built on the meta device: no weights)."""
+    import timm
+    import torch
+    channels = {}
+    for name in STUDY_CONFIGS:
+        backbone = study_config(name).model.backbone
+        with torch.device('meta'):
+            features = timm.create_model(backbone.model_name, features_only=True,
+                                         out_indices=tuple(backbone.out_indices))
+        assert features.feature_info.reduction() == list(STRIDES), name
+        channels[backbone.model_name] = features.feature_info.channels()
+    return channels
 
 
 def multiscale_features(in_channels, batch=2, size=64, seed=0):

@@ -3,7 +3,9 @@
 Each work dir is what mmengine's Runner writes for one training run (config
 dump, checkpoints, ``*/vis_data/scalars.json``). :func:`evaluate_run` rebuilds
 the model through :func:`artseg_mm.apis.init_model`, predicts the config's test
-split and keeps the per-image confusions :class:`ArtSegMetric` computes; runs of
+split and keeps the per-image confusions :class:`ArtSegMetric` computes (or takes
+them, and the masks, from the run's ``tools/test.py`` results of the same
+checkpoint, ``<work dir>/test/``, timing only a few images); runs of
 one model that differ only by seed are pooled (:func:`group_runs`), anything
 else is refused. :mod:`artseg_mm.analysis.report` writes the tables and figures.
 """
@@ -27,7 +29,7 @@ from ..apis import find_config_dump, init_model
 from ..datasets.artefact_classes import DAMAGE_CLASS_INDEX_BINARY
 from ..data_prep.folds import fold_of_split_file
 from ..evaluation import (ArtSegMetric, bootstrap_ci, checked_per_image, class_iou,
-                          holm_adjust, mean_iou, metrics_from_confusion,
+                          holm_adjust, load_per_image, mean_iou, metrics_from_confusion,
                           paired_bootstrap_diff, per_class_intervals)
 from ..evaluation.artseg_metric import is_binary_damage
 from ..evaluation.cross_fold import summarize_folds, write_fold_report
@@ -35,6 +37,10 @@ from ..runtime_checks import find_test_checkpoint
 from .flops import count_flops
 
 SEED_SUFFIX = re.compile(r'_seed\d+$')
+# a run's tools/test.py results, as `make evaluate-*` writes them: tables from
+# --work-dir <work dir>/test, masks from --out <work dir>/test/masks
+TEST_RESULTS = 'test'
+TIMED_IMAGES = 3  # images timed when the predictions come from the test results
 # the statistics compared: mIoU always, the damage class's IoU for binary labels
 STATS = dict(mIoU=mean_iou, damage_IoU=class_iou(DAMAGE_CLASS_INDEX_BINARY))
 
@@ -153,27 +159,48 @@ def image_id(img_path: str) -> str:
     return osp.splitext(osp.basename(img_path))[0]
 
 
-def evaluate_run(run: Run, options: ComparisonOptions, keep: dict) -> None:
-    """Predict the test split, time it, and write the run's per-image results.
+def find_test_results(run: Run, dataset) -> Tuple[Optional[dict], Optional[str], str]:
+    """``(per_image, mask folder, '')`` from the run's ``tools/test.py`` results in
+    ``<work dir>/test/`` (tables from ``--work-dir``, masks from ``--out .../masks``,
+    as ``make evaluate-*`` writes them), or ``(None, None, reason)`` unless they were
+    computed with this run's checkpoint on the same images and classes."""
+    folder = osp.join(run.work_dir, TEST_RESULTS)
+    tables = [osp.join(folder, name) for name in ('metrics.json', 'per_image.json')]
+    masks = osp.join(folder, 'masks')
+    if not all(osp.isfile(path) for path in tables) or not osp.isdir(masks):
+        return None, None, f'no test results (metrics.json, per_image.json, masks/) in {folder}'
+    with open(tables[0], encoding='utf-8') as f:
+        tested = json.load(f).get('checkpoint')
+    if not tested or not osp.isfile(tested) or not osp.samefile(tested, run.checkpoint):
+        return None, None, f'{tables[0]} is of checkpoint {tested}, not {run.checkpoint}'
+    per_image = load_per_image(tables[1])
+    ids = [image_id(dataset.get_data_info(i)['img_path']) for i in range(len(dataset))]
+    if [image_id(image['img_path']) for image in per_image['images']] != ids:
+        return None, None, f'{tables[1]} holds other images than the test split'
+    if list(per_image['classes']) != list(dataset.metainfo['classes']):
+        return None, None, f'{tables[1]} has classes {per_image["classes"]}'
+    missing = [i for i in ids if not osp.isfile(osp.join(masks, f'{i}.png'))]
+    if missing:
+        return None, None, f'{masks} lacks {len(missing)} masks (e.g. {missing[0]}.png)'
+    return per_image, masks, ''
 
-    ``keep`` collects, once for all runs, each image (RGB) and ground truth at
-    grid size; the run's own predictions at grid size go to ``run.preds``.
-    """
+
+def _keep_image(keep: dict, key: str, img_path: str, gt: np.ndarray, size: int) -> None:
+    """Each test image (RGB) and its ground truth at grid size, once for all runs."""
     import mmcv
-    from mmengine.dataset import pseudo_collate
-    from tqdm import tqdm
+    if key not in keep:
+        image = mmcv.imread(img_path, channel_order='rgb')
+        keep[key] = (downsize(image, size), downsize(gt, size))
 
-    model = init_model(run.cfg, run.checkpoint, device=options.device)
-    dataset = build_dataset(run.cfg)
-    out_dir = osp.join(options.out, 'runs', run.name)
-    metric = ArtSegMetric(bootstrap=False, table_dir=out_dir, checkpoint=run.checkpoint)
-    metric.dataset_meta = dataset.metainfo
-    cuda = str(options.device).startswith('cuda')
-    times = []
+
+def _timed_predictions(model, dataset, indices, device: str):
+    """``(index, data batch, outputs, seconds)`` for each index; a first call, not
+    timed, pays the one-off costs."""
+    from mmengine.dataset import pseudo_collate
+    cuda = str(device).startswith('cuda')
     with torch.no_grad():
-        warm = pseudo_collate([dataset[0]])
-        model.test_step(warm)  # first call pays one-off costs; not timed
-        for idx in tqdm(range(len(dataset)), desc=f'{run.name}: predicting', unit='img'):
+        model.test_step(pseudo_collate([dataset[0]]))
+        for idx in indices:
             batch = pseudo_collate([dataset[idx]])
             if cuda:
                 torch.cuda.synchronize()
@@ -181,21 +208,61 @@ def evaluate_run(run: Run, options: ComparisonOptions, keep: dict) -> None:
             outputs = model.test_step(batch)
             if cuda:
                 torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-            metric.process(batch, outputs)
-            sample = outputs[0]
+            yield idx, batch, outputs, time.perf_counter() - start
+
+
+def evaluate_run(run: Run, options: ComparisonOptions, keep: dict) -> None:
+    """Predict the test split, time it, and write the run's per-image results.
+
+    ``keep`` collects, once for all runs, each image (RGB) and ground truth at
+    grid size; the run's own predictions at grid size go to ``run.preds``. Where
+    the run's ``tools/test.py`` results belong to its checkpoint
+    (:func:`find_test_results`) they are used, and only ``TIMED_IMAGES`` images
+    are predicted, for the time per image.
+    """
+    import cv2
+    from tqdm import tqdm
+
+    model = init_model(run.cfg, run.checkpoint, device=options.device)
+    dataset = build_dataset(run.cfg)
+    out_dir = osp.join(options.out, 'runs', run.name)
+    metric = ArtSegMetric(bootstrap=False, table_dir=out_dir, checkpoint=run.checkpoint)
+    metric.dataset_meta = dataset.metainfo
+    per_image, masks, reason = find_test_results(run, dataset)
+    print(f'{run.name}: ' + (f'using the test results in {osp.dirname(masks)}' if masks
+                             else f'predicting the test split ({reason})'))
+    indices = range(min(TIMED_IMAGES, len(dataset))) if masks else range(len(dataset))
+    times = []
+    for idx, batch, outputs, seconds in tqdm(
+            _timed_predictions(model, dataset, indices, options.device), total=len(indices),
+            desc=f'{run.name}: ' + ('timing' if masks else 'predicting'), unit='img'):
+        times.append(seconds)
+        if masks:
+            continue
+        metric.process(batch, outputs)
+        sample = outputs[0]
+        key = image_id(sample.img_path)
+        run.preds[key] = downsize(
+            sample.pred_sem_seg.data.squeeze(0).cpu().numpy().astype(np.uint8), options.grid_size)
+        _keep_image(keep, key, sample.img_path,
+                    sample.gt_sem_seg.data.squeeze(0).cpu().numpy().astype(np.uint8),
+                    options.grid_size)
+    if masks:
+        for idx in range(len(dataset)):
+            sample = dataset[idx]['data_samples']
             key = image_id(sample.img_path)
-            pred = sample.pred_sem_seg.data.squeeze(0).cpu().numpy().astype(np.uint8)
-            run.preds[key] = downsize(pred, options.grid_size)
-            if key not in keep:
-                image = mmcv.imread(sample.img_path, channel_order='rgb')
-                gt = sample.gt_sem_seg.data.squeeze(0).cpu().numpy().astype(np.uint8)
-                keep[key] = (downsize(image, options.grid_size), downsize(gt, options.grid_size))
+            mask = cv2.imread(osp.join(masks, f'{key}.png'), cv2.IMREAD_UNCHANGED)
+            run.preds[key] = downsize(mask, options.grid_size)
+            _keep_image(keep, key, sample.img_path,
+                        sample.gt_sem_seg.data[0].numpy().astype(np.uint8), options.grid_size)
+        metric.results = [dict(confusion=conf, img_path=image['img_path'],
+                               **{k: image.get(k) for k in metric.group_keys})
+                          for image, conf in zip(per_image['images'], per_image['confusions'])]
     metric.compute_metrics(metric.results)
     run.per_image = checked_per_image(metric.per_image_record(metric.results), out_dir)
     run.stats = dict(
         params_m=sum(p.numel() for p in model.parameters()) / 1e6,
-        infer_s=statistics.median(times),
+        infer_s=statistics.median(times), timed_images=len(times),
         palette=dataset.metainfo.get('palette'))
     if options.no_flops:
         run.stats.update(gflops=None, flops_note='skipped (--no-flops)')
@@ -384,6 +451,7 @@ def summarize(groups: Dict[str, List[Run]], binary: bool,
         row['gflops_512'] = None if gflops is None else round(gflops, 2)
         row['flops_note'] = runs[0].stats['flops_note']
         row['infer_s_per_img'] = round(statistics.median(r.stats['infer_s'] for r in runs), 4)
+        row['infer_timed_images'] = min(r.stats['timed_images'] for r in runs)
         trainings = [r.stats['training'] for r in runs]
         totals = [t['total_s'] for t in trainings if t['total_s'] is not None]
         row['train_time_s'] = round(float(np.mean(totals)), 1) if totals else None

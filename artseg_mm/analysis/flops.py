@@ -1,7 +1,8 @@
-"""FLOPs of a segmentor, counted one way everywhere: mmengine's counter, one
-multiply-add = one FLOP (the convention of mmseg's ``get_flops.py``)."""
+"""FLOPs of a model, counted one way everywhere (compare's table, the
+benchmark's): mmengine's counter, one multiply-add = one FLOP (the convention of
+mmseg's ``get_flops.py``)."""
 import copy
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -10,16 +11,40 @@ FLOPS_SIZE = (512, 512)
 FLOP_CONVENTION = "mmengine counter, 1 multiply-add = 1 FLOP"
 
 
-def _flops(model: torch.nn.Module, device: str,
-           size: Tuple[int, int] = FLOPS_SIZE) -> float:
-    from mmengine.analysis import get_model_complexity_info
+def gflops_header(size: Sequence[int] = FLOPS_SIZE) -> str:
+    """A table header for GFLOPs at ``size``, with the convention."""
+    return f'GFLOPs @{size[0]}x{size[1]} ({FLOP_CONVENTION})'
+
+
+def gflops(model: torch.nn.Module, device: str,
+           size: Sequence[int] = FLOPS_SIZE) -> float:
+    """GFLOPs of one forward of a ``1x3xHxW`` input (``model(x)``; for an mmseg
+    segmentor its logits), in this module's convention. Raises when the model
+    cannot be traced."""
+    from mmengine.analysis import FlopAnalyzer
     inputs = torch.randn(1, 3, *size, device=device)
     # mmengine's counter traces with torch.jit, to which WinogradConv2d's NNPACK
     # path is an opaque Python op: count the same convs on PyTorch's default path
     with torch.no_grad(), torch.backends.nnpack.flags(enabled=False):
-        info = get_model_complexity_info(model, inputs=(inputs, ), show_table=False,
-                                         show_arch=False)
-    return float(info['flops']) / 1e9
+        # the count of get_model_complexity_info, without its activation count;
+        # ops the convention leaves out (norms, pooling, resizing) are not warned of
+        analyzer = FlopAnalyzer(model, (inputs, )).unsupported_ops_warnings(
+            False).uncalled_modules_warnings(False)
+        return analyzer.total() / 1e9
+
+
+def _reason(error: Exception) -> str:
+    return f'{type(error).__name__}: {str(error).splitlines()[0][:160]}'
+
+
+def try_gflops(model: torch.nn.Module, device: str,
+               size: Sequence[int] = FLOPS_SIZE) -> Tuple[Optional[float], str]:
+    """``(gflops(...), '')``, or ``(None, the reason)`` where the model cannot
+    be traced (tables then show n/a with the reason)."""
+    try:
+        return gflops(model, device, size), ''
+    except Exception as error:  # returned as the reason
+        return None, _reason(error)
 
 
 def count_flops(model: torch.nn.Module, cfg: Config,
@@ -30,23 +55,19 @@ def count_flops(model: torch.nn.Module, cfg: Config,
     counted on the same architecture built for 512x512 (FLOPs do not depend on
     the weights). Returns (None, reason) when the model cannot be traced.
     """
-    try:
-        return _flops(model, device), ''
-    except Exception as error:  # retried below or reported in the table as n/a
-        first = f'{type(error).__name__}: {str(error).splitlines()[0][:160]}'
-    from ..apis import init_model
+    count, first = try_gflops(model, device)
     backbone = cfg.model.get('backbone') or {}
-    if backbone.get('img_size') is None:
-        return None, first
+    if count is not None or backbone.get('img_size') is None:
+        return count, first
+    from ..apis import init_model
     resized = copy.deepcopy(cfg)
     resized.model.backbone.img_size = FLOPS_SIZE[0]
     try:
-        return _flops(init_model(resized, None, device=device), device), (
+        return gflops(init_model(resized, None, device=device), device), (
             f'counted on the architecture built with img_size={FLOPS_SIZE[0]} '
             f"(the checkpoint's model takes {backbone['img_size']})")
     except Exception as error:  # reported in the table as n/a with both reasons
-        return None, (f'{first}; with img_size={FLOPS_SIZE[0]}: {type(error).__name__}: '
-                      f'{str(error).splitlines()[0][:160]}')
+        return None, f'{first}; with img_size={FLOPS_SIZE[0]}: {_reason(error)}'
 
 
 def segmentor_complexity(cfg: Config, shape: Tuple[int, int], device: str = 'cpu') -> dict:
@@ -70,4 +91,4 @@ def segmentor_complexity(cfg: Config, shape: Tuple[int, int], device: str = 'cpu
     if getattr(model, 'auxiliary_head', None) is not None:
         model.auxiliary_head = None
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    return dict(gflops=_flops(model, device, tuple(shape)), params_m=params, note=note)
+    return dict(gflops=gflops(model, device, shape), params_m=params, note=note)

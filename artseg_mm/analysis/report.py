@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .comparison import STATS, Run
-from .flops import FLOP_CONVENTION, FLOPS_SIZE
+from .flops import FLOPS_SIZE, gflops_header
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -57,12 +57,12 @@ def write_tables(rows: List[dict], pairs: List[dict], binary: bool, options) -> 
     header = ['model', 'encoder', 'decoder', 'runs', f'mIoU [{level}% CI]']
     if binary:
         header.append(f'damage IoU [{level}% CI]')
-    header += ['mDice', 'params (M)', 'GFLOPs @512x512', 'inference (s/img)', 'training time']
+    header += ['mDice', 'params (M)', gflops_header(), 'inference (s/img)', 'training time']
     lines = ['# Model comparison', '',
              f'{rows[0]["n_images"]} test images; percentile bootstrap over images '
              f'({options.n_boot} resamples, seed {options.seed}); with several runs per model the '
              'value is the mean over seeds, ± their standard deviation, and the interval '
-             f'is pooled over seeds. FLOPs: {FLOP_CONVENTION}. '
+             'is pooled over seeds. '
              'Inference: median per image, warm, batch 1, on ' + str(options.device) + '.', '',
              '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     notes = []
@@ -76,6 +76,9 @@ def write_tables(rows: List[dict], pairs: List[dict], binary: bool, options) -> 
             notes.append(f"{row['model']}: FLOPs {gflops}: {row['flops_note']}")
         if row['train_time_h'] is None:
             notes.append(f"{row['model']}: training time n/a ({row['train_note']})")
+        if row['infer_timed_images'] < row['n_images']:
+            notes.append(f"{row['model']}: inference timed on {row['infer_timed_images']} "
+                         'images (the predictions are its tools/test.py results)')
         cells += [_fmt(row['mDice']), _fmt(row['params_m']), gflops,
                   _fmt(row['infer_s_per_img'], 3), _duration(row['train_time_s'])]
         lines.append('| ' + ' | '.join(cells) + ' |')

@@ -5,6 +5,7 @@ the timed steps and the tables of ``tools/analysis_tools/benchmark.py``.
 a fresh process (its peak memory is clean there) and returns its result.
 """
 import argparse
+import glob
 import json
 import logging
 import os
@@ -17,24 +18,46 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn as nn
 
+from .flops import gflops_header, try_gflops
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# encoder key -> our config, timm name, whether the encoder is built for one size
-ENCODERS = {
-    'convnext_tiny': ('configs/convnext_tiny_upernet_artefact.py', 'convnext_tiny', False),
-    'swin_tiny': ('configs/swin_tiny_upernet_artefact.py',
-                  'swin_tiny_patch4_window7_224', True),
-    'coat_lite_small': ('configs/coat_lite_small_upernet_artefact.py',
-                        'coat_lite_small', True),
-    'resnet50': ('configs/resnet50_unet_artefact.py', 'resnet50', False),
-}
-NUM_CLASSES = 2
+CONFIG_DIR = os.path.join(ROOT, 'configs')
+
+
+def study_models() -> Dict[str, str]:
+    """Encoder name -> the study's config of it: ``configs/<encoder>_<decoder>_artefact.py``,
+    the model list the Makefile and the tests read too."""
+    models: Dict[str, str] = {}
+    for path in sorted(glob.glob(os.path.join(CONFIG_DIR, '*_artefact.py'))):
+        encoder = os.path.basename(path)[:-len('_artefact.py')].rsplit('_', 1)[0]
+        if encoder in models:
+            raise ValueError(f'two study configs of encoder {encoder!r}: {models[encoder]} '
+                             f'and {path}; the benchmark times one model per encoder')
+        models[encoder] = path
+    return models
+
+
+def mmseg_reference(our_config: str) -> Optional[str]:
+    """The mmseg-native twin of one of our models, if the repo has one:
+    ``configs/reference/<model>_mmseg_artefact.py`` for ``configs/<model>_artefact.py``."""
+    model = os.path.basename(our_config)[:-len('_artefact.py')]
+    path = os.path.join(CONFIG_DIR, 'reference', f'{model}_mmseg_artefact.py')
+    return path if os.path.isfile(path) else None
+
+
+def built_for_one_size(timm_name: str) -> bool:
+    """timm builds this encoder for one input size (its pretrained config's
+    ``fixed_input_size``: Swin, CoaT); ours and its peers are then built for the
+    size they are timed at, alike."""
+    import timm
+    return bool(timm.models.get_pretrained_cfg(timm_name).fixed_input_size)
 
 
 def build_parser(description: str = 'benchmark ours against peers') -> argparse.ArgumentParser:
     """The flags of ``tools/analysis_tools/benchmark.py`` (tests build their settings here)."""
+    encoders = list(study_models())
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument('--encoders', nargs='+', default=list(ENCODERS),
-                        choices=list(ENCODERS))
+    parser.add_argument('--encoders', nargs='+', default=encoders, choices=encoders)
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--amp', action='store_true',
                         help='autocast: float16 + GradScaler on CUDA, '
@@ -79,6 +102,7 @@ class Candidate:
     """One model to time: how to build it for a phase, run it, and its loss."""
     name: str
     kind: str  # 'ours' | 'peer'
+    num_classes: int
     build: Callable[[int], nn.Module]  # input size -> model
     infer: Callable[[nn.Module, torch.Tensor], torch.Tensor]
     loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -105,15 +129,15 @@ def _to_value(text: str):
         return text
 
 
-def our_cfg(encoder: str, size: int, cfg_options: List[str]):
+def our_cfg(encoder: str, size: Optional[int], cfg_options: List[str]):
+    """Our config of ``encoder``, pretrained weights off (timing needs none), an
+    encoder built for one size built for ``size`` (None: the config's sliding
+    window), then ``--cfg-options``."""
     from mmengine.config import Config
-    path = os.path.join(ROOT, ENCODERS[encoder][0])
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'our config for {encoder} not found: {path}')
-    cfg = Config.fromfile(path)
-    cfg.model.backbone.pretrained = False  # no network; timing needs no weights
-    if ENCODERS[encoder][2]:
-        cfg.model.backbone.img_size = size
+    cfg = Config.fromfile(study_models()[encoder])
+    cfg.model.backbone.pretrained = False
+    if built_for_one_size(cfg.model.backbone.model_name):
+        cfg.model.backbone.img_size = size or cfg.model.test_cfg.crop_size[0]
     options = {}
     for item in cfg_options:
         if '=' not in item:
@@ -164,12 +188,16 @@ def _build_mm(cfg_model) -> nn.Module:
 
 
 def candidates(encoder: str, args) -> List[Candidate]:
+    """Ours, the segmentation-models-pytorch model with our decoder on the same
+    timm encoder, and mmseg's native twin where configs/reference/ has one."""
     import segmentation_models_pytorch as smp
-    timm_name = ENCODERS[encoder][1]
-    fixed = ENCODERS[encoder][2]
 
     # our config as trained (size-independent parts: optimizer, loss)
     train_cfg = our_cfg(encoder, args.train_size, args.cfg_options)
+    timm_name = train_cfg.model.backbone.model_name
+    fixed = built_for_one_size(timm_name)
+    head = train_cfg.model.decode_head
+    num_classes = head.num_classes
 
     def ours(size):
         cfg = our_cfg(encoder, size, args.cfg_options)
@@ -208,34 +236,37 @@ def candidates(encoder: str, args) -> List[Candidate]:
     def peer_infer(model, x):
         return model(x)
 
-    out = [Candidate(f'ours ({os.path.basename(ENCODERS[encoder][0])})', 'ours',
+    path = study_models()[encoder]
+    out = [Candidate(f'ours ({os.path.basename(path)})', 'ours', num_classes,
                      ours, _mm_infer, _mm_loss,
                      default_adamw if args.same_optimizer else our_optimizer)]
-    if encoder == 'resnet50':
-        out.append(Candidate('smp Unet resnet50', 'peer',
-                             lambda size: smp.Unet('resnet50', encoder_weights=None,
-                                                   classes=NUM_CLASSES),
+    if head.type == 'UNetHead':  # smp's own encoder of the same name (ResNet-50)
+        out.append(Candidate(f'smp Unet {timm_name}', 'peer', num_classes,
+                             lambda size: smp.Unet(timm_name, encoder_weights=None,
+                                                   classes=num_classes),
                              peer_infer, peer_loss))
-    else:
+    elif head.type == 'UPerFeatureHead':
         def smp_upernet(size):
             kw = dict(img_size=size) if fixed else {}
             return smp.UPerNet(f'tu-{timm_name}', encoder_weights=None,
-                               decoder_channels=256, classes=NUM_CLASSES, **kw)
-        out.append(Candidate(f'smp UPerNet tu-{timm_name}', 'peer', smp_upernet,
-                             peer_infer, peer_loss))
-    if encoder == 'swin_tiny':
-        def stock(size):
+                               decoder_channels=head.channels, classes=num_classes, **kw)
+        out.append(Candidate(f'smp UPerNet tu-{timm_name}', 'peer', num_classes,
+                             smp_upernet, peer_infer, peer_loss))
+    else:
+        raise ValueError(f'{path}: no segmentation-models-pytorch peer for decode head '
+                         f'{head.type!r} (UPerFeatureHead and UNetHead have one)')
+    reference = mmseg_reference(path)
+    if reference is not None:
+        def mmseg_native(size):
             from mmengine.config import Config
-            import mmseg
-            path = os.path.join(os.path.dirname(mmseg.__file__), '.mim', 'configs',
-                                '_base_', 'models', 'upernet_swin.py')
-            cfg = Config.fromfile(path)
-            cfg.model.decode_head.num_classes = NUM_CLASSES
-            cfg.model.auxiliary_head.num_classes = NUM_CLASSES
-            cfg.model.pop('data_preprocessor')
-            return _build_mm(cfg.model)
-        out.append(Candidate('mmseg stock UPerNet + mmseg Swin-T (512 ch, aux FCN)',
-                             'peer', stock, _mm_infer, _mm_loss))
+            cfg = Config.fromfile(reference)
+            cfg.model.backbone.init_cfg = None  # no network; timing needs no weights
+            cfg.model.pop('data_preprocessor')  # inputs are already normalised
+            model = _build_mm(cfg.model)
+            model.test_cfg['mode'] = 'whole'  # as ours
+            return model
+        out.append(Candidate(f'mmseg native ({os.path.relpath(reference, ROOT)})', 'peer',
+                             num_classes, mmseg_native, _mm_infer, _mm_loss))
     return out
 
 
@@ -264,7 +295,7 @@ class TrainStep:
         g = torch.Generator().manual_seed(0)
         s = args.train_size
         self.x = torch.randn(args.train_batch, 3, s, s, generator=g).to(device)
-        self.y = torch.randint(0, NUM_CLASSES, (args.train_batch, s, s),
+        self.y = torch.randint(0, cand.num_classes, (args.train_batch, s, s),
                                generator=g).to(device)
 
     def __call__(self):
@@ -320,16 +351,6 @@ def time_interleaved(steps: List[Callable], args, device) -> List[float]:
     return [statistics.median(t) for t in times]
 
 
-def count_flops(cand: Candidate, model, args, device) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-    model.eval()
-    x = torch.randn(1, 3, args.infer_size, args.infer_size, device=device)
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        cand.infer(model, x)
-    return counter.get_total_flops() / 1e9
-
-
 # ------------------------------------------------------ memory subprocess
 def child_memory(spec: dict, args) -> dict:
     """In a fresh process: build one candidate, run one step of a phase,
@@ -357,11 +378,10 @@ def child_slide(spec: dict, args) -> dict:
     --slide-size square image with window batch size ``spec['batch']``."""
     from artseg_mm.utils.memory import peak_rss_mib, reset_peak_rss
     device = torch.device(args.device)
-    cfg = our_cfg(spec['encoder'], 512, args.cfg_options)
+    cfg = our_cfg(spec['encoder'], None, args.cfg_options)
     test_cfg = dict(cfg.model.test_cfg)
-    test_cfg.update(mode='slide', crop_size=tuple(test_cfg.get('crop_size', (512, 512))),
-                    stride=tuple(test_cfg.get('stride', (341, 341))),
-                    batch_size=spec['batch'])
+    test_cfg.update(mode='slide', crop_size=tuple(test_cfg['crop_size']),
+                    stride=tuple(test_cfg['stride']), batch_size=spec['batch'])
     cfg.model.test_cfg = test_cfg
     model = _build_mm(cfg.model).to(device).eval()
     s = args.slide_size
@@ -415,8 +435,7 @@ def header(args, device) -> List[str]:
              f'{"seconds" if args.clock == "wall" else "CPU seconds (all threads)"}',
              f'train step = forward+loss+backward+optimizer step on {args.train_batch}x3x'
              f'{args.train_size}x{args.train_size}; inference = logits for 1x3x'
-             f'{args.infer_size}x{args.infer_size}; GFLOPs for that inference '
-             '(FlopCounterMode, 2 per MAC)',
+             f'{args.infer_size}x{args.infer_size}; GFLOPs of one forward at that size',
              'optimizers: ' + ("AdamW, PyTorch's defaults, for every model (--same-optimizer)"
                                if args.same_optimizer else
                                "ours = the one its config builds; peers = AdamW, "
@@ -443,7 +462,10 @@ def bench_models(args, child: Callable[[dict], dict], device) -> List[str]:
                 print(f'[{encoder}] {c.name}: not built: {result[c.name]["error"]}')
         for c, model in built:
             result[c.name]['params'] = sum(p.numel() for p in model.parameters()) / 1e6
-            result[c.name]['gflops'] = count_flops(c, model, args, device)
+            result[c.name]['gflops'], reason = try_gflops(
+                model.eval(), device, (args.infer_size, args.infer_size))
+            if reason:
+                notes.append(f'- {encoder}, {c.name}: FLOPs n/a: {reason}')
             if c.kind == 'ours':
                 result[c.name]['levers'] = {
                     k: v for k, v in dict(model.test_cfg).items()
@@ -486,7 +508,7 @@ def bench_models(args, child: Callable[[dict], dict], device) -> List[str]:
                 continue
             is_ours = c.kind == 'ours'
             rows.append(
-                f'| {encoder} | {c.name} | {r["params"]:.1f} | {r["gflops"]:.1f} | '
+                f'| {encoder} | {c.name} | {r["params"]:.1f} | {_fmt(r["gflops"], ".1f")} | '
                 f'{r["train"]:.3f} | {"" if is_ours else _ratio(ours["train"], r["train"])} | '
                 f'{r["infer"]:.3f} | {"" if is_ours else _ratio(ours["infer"], r["infer"])} | '
                 f'{_fmt(r.get("mem_train"), ".0f")} ({_fmt(r.get("mem_train_delta"), ".0f")}) | '
@@ -498,7 +520,8 @@ def bench_models(args, child: Callable[[dict], dict], device) -> List[str]:
         print('\n'.join(rows[-len(cands):]), flush=True)
     mem_unit = ('CUDA max allocated MiB (above model)' if device.type == 'cuda'
                 else 'peak RSS MiB (above built model)')
-    return ['| encoder | model | params (M) | GFLOPs | train step (s) | ours/peer | '
+    flops = gflops_header((args.infer_size, args.infer_size))
+    return [f'| encoder | model | params (M) | {flops} | train step (s) | ours/peer | '
             f'inference (s) | ours/peer | train {mem_unit} | inference {mem_unit} |',
             '|---|---|---|---|---|---|---|---|---|---|', *rows, '', *notes]
 

@@ -5,8 +5,10 @@ configs) and one line per parameter group option (over 100) to the console, and
 mmengine's optimizer constructor warns once per parameter that timm's CoaT registers
 twice (128 lines). A person reading a training or test run then scrolls past
 hundreds of lines to find the losses. ``ArtSegRunner`` (``runner_type`` in
-``configs/_base_/default_runtime.py``) sends those records to the log file only;
-everything else, and every record in the file, is as mmengine writes it.
+``configs/_base_/default_runtime.py``) sends those records, the system
+environment, the order of the hooks and mmengine's own deprecation notices to the
+log file only; everything else, and every record in the file, is as mmengine
+writes it.
 """
 import logging
 
@@ -15,9 +17,14 @@ from mmengine.runner import Runner
 
 from mmseg.registry import RUNNERS
 
-# starts of the messages that go to the log file only
-FILE_ONLY_PREFIXES = ('Config:\n', 'paramwise_options -- ')
-FILE_ONLY_FRAGMENTS = ('It is skipped since bypass_duplicate=True',)
+# starts of the messages that go to the log file only: the config, the order of
+# the hooks, the system environment and the per-parameter optimizer options
+FILE_ONLY_PREFIXES = ('Config:\n', 'Hooks will be executed in the following order',
+                      'paramwise_options -- ')
+FILE_ONLY_FRAGMENTS = ('\nSystem environment:',
+                       'It is skipped since bypass_duplicate=True',
+                       # mmengine's CheckpointHook creates a FileClient on every run
+                       '"FileClient" will be deprecated', '"HardDiskBackend" is the alias')
 
 
 class FileOnlyFilter(logging.Filter):
@@ -46,6 +53,6 @@ class ArtSegRunner(Runner):
     def build_logger(self, log_level='INFO', log_file=None, **kwargs) -> MMLogger:
         logger = super().build_logger(log_level=log_level, log_file=log_file, **kwargs)
         quiet_console(logger)
-        logger.info(f'The config and the optimizer\'s parameter groups are written to '
-                    f'{logger.log_file} only (not to the console).')
+        logger.info(f'The environment, the config and the optimizer\'s parameter groups '
+                    f'are written to {logger.log_file} only (not to the console).')
         return logger

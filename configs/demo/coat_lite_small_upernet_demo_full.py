@@ -1,6 +1,10 @@
 # coat_lite_small_upernet, 16 classes, on the embedded demo data:
 # ../coat_lite_small_upernet_artefact_full.py, demo-sized.
 _base_ = ['../coat_lite_small_upernet_artefact_full.py', './_base_/demo.py']
+crop_size = {{_base_.demo_crop_size}}
+# demo_full_model, plus CoaT's fixed input size set to the demo crop
+model = dict(_base_.demo_full_model, backbone=dict(
+    _base_.demo_full_model.backbone, img_size=_base_.demo_crop_size[0]))
 train_dataloader = {{_base_.demo_train_dataloader}}
 val_dataloader = {{_base_.demo_val_dataloader}}
 test_dataloader = val_dataloader
@@ -8,9 +12,3 @@ train_cfg = {{_base_.demo_train_cfg}}
 optim_wrapper = {{_base_.demo_optim_wrapper}}
 param_scheduler = {{_base_.demo_param_scheduler}}
 default_hooks = {{_base_.demo_default_hooks}}
-# demo_full_model, plus CoaT's fixed input size set to the demo crop
-model = dict(
-    backbone=dict(pretrained=False, img_size=128),
-    data_preprocessor=dict(size=(128, 128)),
-    test_cfg=dict(mode='slide', crop_size=(128, 128), stride=(96, 96)),
-    decode_head=dict(loss_decode=dict(class_weight={{_base_.demo_class_weight}})))

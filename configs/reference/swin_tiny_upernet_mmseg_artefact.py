@@ -11,7 +11,6 @@ _base_ = [
     '../_base_/schedules/schedule_60e.py'
 ]
 checkpoint_file = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/swin/swin_tiny_patch4_window7_224_20220317-1cdeb081.pth'  # noqa
-crop_size = (512, 512)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 dice_focal = dict(type='DiceFocalLoss', lambda_dice=0.7, lambda_focal=0.3,
                   alpha=0.25, gamma=2.0)
@@ -20,7 +19,7 @@ model = dict(
     data_preprocessor=dict(
         type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
-        seg_pad_val=255, size=crop_size),
+        seg_pad_val=255, size=_base_.crop_size),
     backbone=dict(
         type='SwinTransformer', pretrain_img_size=224, embed_dims=96,
         patch_size=4, window_size=7, mlp_ratio=4, depths=[2, 2, 6, 2],
@@ -40,7 +39,9 @@ model = dict(
         norm_cfg=norm_cfg, align_corners=False,
         loss_decode=dict(dice_focal, loss_weight=0.4)),
     train_cfg=dict(),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
+    # the sliding windows of ../_base_/models/timm_encoder_decoder.py
+    test_cfg=dict(mode='slide', crop_size=_base_.crop_size,
+                  stride=tuple(2 * s // 3 for s in _base_.crop_size)))
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={
     'absolute_pos_embed': dict(decay_mult=0.),
     'relative_position_bias_table': dict(decay_mult=0.),

@@ -1,9 +1,9 @@
 # The mmseg-native reference on the embedded demo data.
 _base_ = ['./swin_tiny_upernet_mmseg_artefact.py', '../demo/_base_/demo.py']
-model = dict(
-    backbone=dict(init_cfg=None),  # no network here: random init
-    data_preprocessor=dict(size=(128, 128)),
-    test_cfg=dict(mode='slide', crop_size=(128, 128), stride=(96, 96)))
+crop_size = {{_base_.demo_crop_size}}
+# demo_model's sizes; mmseg's Swin takes no `pretrained=False`: no init_cfg,
+# so random init (no network here)
+model = dict(_base_.demo_model, backbone=dict(init_cfg=None))
 train_dataloader = {{_base_.demo_train_dataloader}}
 val_dataloader = {{_base_.demo_val_dataloader}}
 test_dataloader = val_dataloader

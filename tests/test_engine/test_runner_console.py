@@ -9,6 +9,9 @@ from artseg_mm.engine.runner import quiet_console
 
 FILE_ONLY = ['Config:\nmodel = dict(type="X")',
              'paramwise_options -- backbone.stem.weight:lr=0.001',
+             '\n-----\nSystem environment:\n    sys.platform: linux',
+             'Hooks will be executed in the following order:\nbefore_run:',
+             '"FileClient" will be deprecated in future.',
              'backbone.serial_blocks1.0.cpe.proj.weight is duplicate. '
              'It is skipped since bypass_duplicate=True']
 

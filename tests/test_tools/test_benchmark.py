@@ -1,14 +1,20 @@
 """tools/analysis_tools/benchmark.py (artseg_mm.analysis.speed): like for like.
 
 Timings are not asserted (they are the script's output, not a test's); these
-check that ours and smp's UPerNet count the same FLOPs (NNPACK convs included),
-that ours is timed with the optimizer its config builds and the peer with
-PyTorch's default AdamW, and that one training and inference step runs.
+check that the models are the study configs', that ours and smp's UPerNet count
+the same FLOPs in compare's convention (NNPACK convs included), that ours is
+timed with the optimizer its config builds and the peer with PyTorch's default
+AdamW, and that one training and inference step runs.
 """
+import os
+
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from artseg_mm.analysis import speed as bench
+from artseg_mm.analysis.flops import gflops
+from conftest import REPO, STUDY_CONFIGS
 
 
 def test_ours_and_smp_count_the_same_flops_and_run_a_step():
@@ -16,13 +22,17 @@ def test_ours_and_smp_count_the_same_flops_and_run_a_step():
                              '--train-size', '64', '--train-batch', '2'])
     ours, smp = bench.candidates('convnext_tiny', args)
     device = torch.device('cpu')
-    models = [ours.build(256), smp.build(256)]
+    models = [ours.build(256).eval(), smp.build(256).eval()]
     # at 256 the fusion conv's input is 64x64: NNPACK's path, counted as a conv
     fusion = models[0].decode_head.fpn_bottleneck.conv
     assert fusion.uses_nnpack(torch.zeros(1, 1024, 64, 64))
-    flops = [bench.count_flops(c, m, args, device) for c, m in zip((ours, smp), models)]
+    flops = [gflops(m, 'cpu', (256, 256)) for m in models]
     assert flops[0] == pytest.approx(flops[1], rel=1e-3)
-    assert flops[0] > 30  # GFLOPs of ConvNeXt-T UPerNet at 256x256
+    # one FLOP per multiply-add: half of what torch's FlopCounterMode counts
+    # (2 per multiply-add, convolutions and matrix products only)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        models[0](torch.randn(1, 3, 256, 256))
+    assert flops[0] == pytest.approx(counter.get_total_flops() / 2e9, rel=0.01)
     for cand, model in zip((ours, smp), models):
         out = bench.InferStep(cand, model, args, device)()
         assert out.shape == (1, 2, 256, 256)
@@ -38,3 +48,42 @@ def test_ours_uses_its_config_optimizer_unless_told_otherwise():
         assert bench.describe_optimizer(ours.optimizer(model)).startswith(want)
         assert peer.optimizer is None  # TrainStep gives peers default_adamw
     assert bench.describe_optimizer(bench.default_adamw(model)) == 'AdamW(), 1 param groups'
+
+
+def test_models_and_their_facts_come_from_the_study_configs():
+    models = bench.study_models()
+    assert sorted(os.path.basename(p)[:-len('_artefact.py')] for p in models.values()) \
+        == STUDY_CONFIGS
+    # the encoder names --encoders takes (the configs' names less the decoder)
+    assert sorted(models) == ['coat_lite_small', 'convnext_tiny', 'resnet50', 'swin_tiny']
+    assert bench.build_parser().parse_args([]).encoders == list(models)
+    # built for one input size (timm's fixed_input_size): Swin and CoaT
+    sizes = {}
+    for encoder in models:
+        cfg = bench.our_cfg(encoder, 64, [])
+        assert cfg.model.backbone.pretrained is False
+        sizes[encoder] = cfg.model.backbone.get('img_size')
+    assert sizes == dict(coat_lite_small=64, convnext_tiny=None, resnet50=None, swin_tiny=64)
+    # without a size: the config's sliding window
+    assert bench.our_cfg('swin_tiny', None, []).model.backbone.img_size == 512
+    args = bench.build_parser().parse_args([])
+    names = {encoder: [c.name for c in bench.candidates(encoder, args)] for encoder in models}
+    assert names['resnet50'] == ['ours (resnet50_unet_artefact.py)', 'smp Unet resnet50']
+    assert names['convnext_tiny'] == ['ours (convnext_tiny_upernet_artefact.py)',
+                                      'smp UPerNet tu-convnext_tiny']
+    reference = 'configs/reference/swin_tiny_upernet_mmseg_artefact.py'
+    assert (REPO / reference).is_file()
+    assert names['swin_tiny'][2] == f'mmseg native ({reference})'
+    assert len(names['coat_lite_small']) == 2  # no mmseg twin in configs/reference
+
+
+def test_the_mmseg_native_peer_runs_a_step():
+    args = bench.build_parser().parse_args(['--encoders', 'swin_tiny', '--infer-size', '64',
+                                            '--train-size', '64', '--train-batch', '2'])
+    peer = bench.candidates('swin_tiny', args)[2]
+    device = torch.device('cpu')
+    model = peer.build(64)
+    assert type(model).__name__ == 'EncoderDecoder'  # mmseg's own segmentor
+    assert type(model.backbone).__name__ == 'SwinTransformer'
+    assert bench.InferStep(peer, model, args, device)().shape == (1, 2, 64, 64)
+    assert torch.isfinite(bench.TrainStep(peer, peer.build(64), args, device)())

@@ -285,8 +285,8 @@ def test_flops_count_nnpack_convs_like_default_convs():
     assert winograd[0].uses_nnpack(torch.zeros(1, 3, 512, 512))
     plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1))
     expected = 512 * 512 * 9 * 3 * 4 / 1e9  # multiply-adds, as mmengine counts
-    assert flops._flops(winograd, 'cpu') == pytest.approx(expected, rel=1e-6)
-    assert flops._flops(plain, 'cpu') == pytest.approx(expected, rel=1e-6)
+    assert flops.gflops(winograd, 'cpu') == pytest.approx(expected, rel=1e-6)
+    assert flops.gflops(plain, 'cpu') == pytest.approx(expected, rel=1e-6)
 
 
 def make_run(cfg: Config, name: str, seed) -> 'comparison.Run':
@@ -365,3 +365,41 @@ def test_folds_mode_reports_each_held_out_group_and_the_mean_over_folds(tiny_dem
                           torch_seed=0, best=True)
     with pytest.raises(ValueError, match='ann_file is not set, so this is not a fold run'):
         comparison.fold_runs(comparison.load_runs([str(plain), *map(str, runs)], None))
+
+
+def test_compare_uses_the_runs_test_results_of_its_checkpoint(tiny_demo_root, tmp_path):
+    """The predictions and confusions of ``tools/test.py --work-dir RUN/test --out
+    RUN/test/masks`` are reused when they are of the run's checkpoint: the same
+    results as predicting afresh, with only a few images timed."""
+    import shutil
+    work_dir = fake_work_dir(tmp_path, 'tiny_t', tiny_config(tiny_demo_root, 1, seed=0), 3,
+                             best=True)
+    run_tool([PY, REPO / 'tools' / 'test.py', work_dir / 'tiny_t.py',
+              work_dir / 'best_mIoU_epoch_1.pth', '--work-dir', work_dir / 'test',
+              '--out', work_dir / 'test' / 'masks', '--cfg-options', 'test_cfg.type=TestLoop'])
+    outputs = {}
+    for case in ('reused', 'other checkpoint', 'predicted'):
+        if case == 'other checkpoint':
+            metrics = work_dir / 'test' / 'metrics.json'
+            record = json.loads(metrics.read_text())
+            shutil.copy(record['checkpoint'], tmp_path / 'other.pth')
+            metrics.write_text(json.dumps(dict(record, checkpoint=str(tmp_path / 'other.pth'))))
+        if case == 'predicted':
+            shutil.rmtree(work_dir / 'test')
+        out = tmp_path / case.replace(' ', '_')
+        proc = run_tool([PY, COMPARE, work_dir, '--out', out, '--n-boot', '200', '--no-flops'])
+        said = {'reused': 'using the test results', 'other checkpoint': 'is of checkpoint',
+                'predicted': 'no test results'}[case]
+        assert said in proc.stdout, proc.stdout
+        outputs[case] = out
+    results = {case: json.loads((out / 'comparison.json').read_text())['models'][0]
+               for case, out in outputs.items()}
+    per_image = {case: json.loads((out / 'runs' / 'tiny_t' / 'per_image.json').read_text())
+                 for case, out in outputs.items()}
+    for case in ('reused', 'other checkpoint'):
+        assert per_image[case] == per_image['predicted']
+        for key in ('mIoU', 'mIoU_ci_low', 'mIoU_ci_high', 'damage_IoU'):
+            assert results[case][key] == results['predicted'][key]
+        grid = cv2.imread(str(outputs[case] / 'prediction_grid.png'))
+        np.testing.assert_array_equal(
+            grid, cv2.imread(str(outputs['predicted'] / 'prediction_grid.png')))

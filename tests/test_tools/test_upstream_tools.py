@@ -58,10 +58,12 @@ def test_console_leaves_the_config_and_parameter_groups_to_the_log_file(tensorbo
     console = proc.stdout + proc.stderr
     log_file = next(work_dir.glob('*/*.log'))
     logged = log_file.read_text()
-    for marker in ('Config:', 'paramwise_options --'):
+    for marker in ('Config:', 'paramwise_options --', 'System environment:',
+                   'Hooks will be executed'):
         assert marker in logged and marker not in console, marker
     assert 'Epoch(train)' in console and 'mIoU' in console
     assert 'The prefix is not set' not in console + logged
+    assert 'Warning' not in console, console  # none of mmseg's that do not apply
     assert len(console.splitlines()) < len(logged.splitlines()) / 3
 
 

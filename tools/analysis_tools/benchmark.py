@@ -1,15 +1,17 @@
 """Benchmark our segmentors against their peers on the same encoder.
 
-For each encoder, builds in one process ours (from ``configs/``, pretrained off)
-and its peers:
+For each study model (``configs/<encoder>_<decoder>_artefact.py``), builds in
+one process ours (pretrained off) and its peers:
 
-- segmentation-models-pytorch ``UPerNet('tu-<encoder>', decoder_channels=256)``
-  (``Unet('resnet50')`` for our ResNet-50 U-Net), with our config's loss;
-- mmseg's stock UPerNet (512 channels) with mmseg's own SwinTransformer
-  (``_base_/models/upernet_swin.py``) for Swin-Tiny.
+- segmentation-models-pytorch's model with our decoder on the same encoder,
+  ``UPerNet('tu-<encoder>')`` with our head's channels (``Unet('resnet50')`` for
+  our ResNet-50 U-Net), with our config's loss;
+- the mmseg-native twin where ``configs/reference/`` has one: mmseg's UPerNet
+  (512 channels) with mmseg's own SwinTransformer for Swin-Tiny.
 
-and prints parameters, GFLOPs at 512x512 (torch ``FlopCounterMode``, 2 FLOPs
-per multiply-add), the training-step time (forward + backward + optimizer
+and prints parameters, GFLOPs of one forward at ``--infer-size``
+(``artseg_mm.analysis.flops``: mmengine's counter, 1 FLOP per multiply-add, as
+compare.py), the training-step time (forward + backward + optimizer
 step: ours with the optimizer its config builds, the peers with
 ``torch.optim.AdamW(model.parameters())``, PyTorch's defaults), the
 inference time per image at 512x512, peak memory (peak RSS of a fresh

@@ -236,8 +236,8 @@ class TimmFeatureBackbone(BaseModule):
         if self.channels_last_output:
             # NHWC -> NCHW in the memory format the caller works in: a view for
             # a channels-last input (its convs take it as is), else a copy to
-            # contiguous NCHW (NCHW convs fed a channels-last view reorder it
-            # in every conv, measured ~3% slower per Swin training step)
+            # contiguous NCHW (NCHW convs fed a channels-last view would
+            # reorder it in every conv)
             maps = tuple(f.permute(0, 3, 1, 2) for f in feats)
             if x.is_contiguous(memory_format=torch.channels_last):
                 return maps

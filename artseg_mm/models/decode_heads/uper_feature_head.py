@@ -79,8 +79,8 @@ class UPerFeatureHead(BaseDecodeHead):
       State-dict keys are mmseg's ``UPerHead`` keys, so its checkpoints load
       (with ``global_norm=True`` when they carry the scale-1 BN).
 
-    Speed: with a ConvNeXt-T encoder at 512x512 the decoder is two thirds
-    of the model's 153 GFLOPs, and the fusion conv (3x3 over 4 x
+    Speed: with a ConvNeXt-T encoder the decoder is two thirds of the
+    model's FLOPs, and the fusion conv (3x3 over 4 x
     ``channels`` at 1/4 resolution) alone is half; the head's ops are the
     same as smp's and mmseg's, so its speed is decided by how those 3x3
     convs run. The configs build them as ``WinogradConv2d``

@@ -23,7 +23,7 @@ def nnpack_usable() -> bool:
 def _per_sample(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                 padding: List[int]) -> Tensor:
     # NNPACK's batch-1 entry point (nnp_convolution_inference) is the fast one:
-    # for 2x1024x64x64 -> 256 it took 102 ms one sample at a time, 307 ms batched.
+    # one sample at a time beats NNPACK's batched call (README, Speed)
     outs = [_nnpack_conv(xi, weight, bias, padding) for xi in x.split(1)]
     return outs[0] if len(outs) == 1 else torch.cat(outs)
 
@@ -79,12 +79,10 @@ class WinogradConv2d(nn.Conv2d):
     whose cost grows with pixels x channels, not with channel pairs.
     UPerNet's decoder is mostly 3x3 convolutions at 1/4 resolution (the
     fusion conv over 4 x 256 channels is half of all FLOPs with a ConvNeXt-T
-    encoder), so on a CPU this is where the time goes. Measured here (2
-    threads): 1x1024x128x128 -> 256 in 129 ms vs oneDNN 386 ms (NCHW) /
-    454 ms (channels-last); a training forward + backward for 2x1024x64x64
-    -> 256 in 446 ms vs 636 ms. On maps smaller than ``min_pixels`` NNPACK's
-    transforms cost more than they save (2x256x32x32: 13.6 ms vs 11.0 ms),
-    so those stay on oneDNN.
+    encoder), so on a CPU this is where the time goes, and NNPACK runs it
+    faster than oneDNN, forward and backward (README, Speed). On
+    maps smaller than ``min_pixels`` NNPACK's transforms cost more than they
+    save, so those stay on oneDNN.
 
     Same parameters and state-dict keys as ``nn.Conv2d``; every other case
     (CUDA, autocast, non-float32, other kernel sizes, strides, dilations,

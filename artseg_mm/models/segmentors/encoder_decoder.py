@@ -125,8 +125,8 @@ class ArtSegEncoderDecoder(EncoderDecoder):
             in channels-last memory format (faster convolutional encoders on
             CPU/oneDNN and tensor cores). The heads stay in the default
             layout: their 3x3 convs at 1/4 resolution are faster NCHW, on
-            oneDNN (1x1024x128x128 -> 256: 386 vs 454 ms) and with NNPACK
-            (``WinogradConv2d``), which needs NCHW. Defaults to False.
+            oneDNN and with NNPACK (``WinogradConv2d``), which needs NCHW.
+            Defaults to False.
 
     A head config with ``in_channels=None`` takes the backbone's
     ``out_channels`` (at its ``in_index``); explicit ``in_channels`` are checked

@@ -2,7 +2,8 @@
 # the same models, loss and augmentations as the real configs, on 128 px crops
 # of the 256 px demo images and a schedule short enough for a CPU. Keys are
 # prefixed `demo_` so they do not collide with the real config they extend;
-# each configs/demo/*.py pulls them in with {{_base_.demo_...}}.
+# each configs/demo/*.py pulls them in with {{_base_.demo_...}}, its crop_size
+# too: demo_crop_size is the one crop of every demo config.
 demo_data_root = 'data/artefact_demo'
 demo_crop_size = (128, 128)
 demo_meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
@@ -30,7 +31,9 @@ demo_val_dataloader = dict(num_workers=1, dataset=dict(data_root=demo_data_root)
 demo_model = dict(
     backbone=dict(pretrained=False),  # no network here: random init
     data_preprocessor=dict(size=demo_crop_size),
-    test_cfg=dict(mode='slide', crop_size=demo_crop_size, stride=(96, 96)))
+    # windows overlapping by a quarter
+    test_cfg=dict(mode='slide', crop_size=demo_crop_size,
+                  stride=tuple(3 * s // 4 for s in demo_crop_size)))
 demo_max_epochs = 12
 demo_warmup_epochs = 1
 demo_train_cfg = dict(max_epochs=demo_max_epochs, val_interval=4)

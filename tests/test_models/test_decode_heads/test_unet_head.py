@@ -7,9 +7,13 @@ import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in before mmseg.mod
 from artseg_mm.models.decode_heads import UNetHead
 from mmseg.registry import MODELS
 
-from conftest import (BACKBONE_CHANNELS,
+from conftest import (backbone_channels,
                       assert_gradients_reach_every_parameter,
                       multiscale_features as features, seg_samples)
+
+# the study encoders' feature channels, from timm's FeatureInfo
+BACKBONE_CHANNELS = backbone_channels()
+
 
 def head_cfg(in_channels, **kwargs):
     cfg = dict(
@@ -96,7 +100,7 @@ def test_gradients_reach_every_parameter():
 
 
 def test_batch_one_training_with_plain_bn():
-    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    chs = BACKBONE_CHANNELS['convnext_tiny']
     head = MODELS.build(head_cfg(chs))
     head.train()
     logits = head(features(chs, batch=1))
@@ -106,7 +110,7 @@ def test_batch_one_training_with_plain_bn():
 
 
 def test_bilinear_mode_and_loss_by_feat():
-    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    chs = BACKBONE_CHANNELS['convnext_tiny']
     head = MODELS.build(head_cfg(chs, interpolation_mode='bilinear'))
     labels = torch.randint(0, 3, (2, 64, 64),
                            generator=torch.Generator().manual_seed(1))
@@ -134,7 +138,7 @@ def test_integration_with_timm_resnet50_features():
 
 
 def test_bad_config_errors():
-    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    chs = BACKBONE_CHANNELS['convnext_tiny']
     with pytest.raises(ValueError, match=r'channels \(32\) must equal the last'
                        r' decoder_channels entry \(8\)'):
         MODELS.build(head_cfg(chs, channels=32))

@@ -7,9 +7,13 @@ import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in before mmseg.mod
 from artseg_mm.models.decode_heads import UPerFeatureHead
 from mmseg.registry import MODELS
 
-from conftest import (BACKBONE_CHANNELS, STRIDES,
+from conftest import (STRIDES, backbone_channels,
                       assert_gradients_reach_every_parameter,
                       multiscale_features as features, seg_samples)
+
+# the study encoders' feature channels, from timm's FeatureInfo
+BACKBONE_CHANNELS = backbone_channels()
+
 
 def head_cfg(in_channels, **kwargs):
     cfg = dict(
@@ -85,7 +89,7 @@ def test_parameter_count_matches_smp_decoder():
     from segmentation_models_pytorch.base.heads import SegmentationHead
     from segmentation_models_pytorch.decoders.upernet.decoder import \
         UPerNetDecoder
-    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    chs = BACKBONE_CHANNELS['convnext_tiny']
     ours = n_params(MODELS.build(head_cfg(chs, channels=256, num_classes=2)))
     smp = n_params(UPerNetDecoder([3, 0, *chs], 5, 256)) + n_params(
         SegmentationHead(256, 2, kernel_size=1))
@@ -100,7 +104,7 @@ def test_gradients_reach_every_parameter():
 
 
 def test_batch_one_training_with_plain_bn():
-    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    chs = BACKBONE_CHANNELS['convnext_tiny']
     head = MODELS.build(head_cfg(chs))
     head.train()
     logits = head(features(chs, batch=1))
@@ -148,7 +152,7 @@ def test_eval_mode_matches_mmseg_uperhead_with_same_weights():
 
 
 def test_loss_by_feat_with_mmseg_cross_entropy():
-    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    chs = BACKBONE_CHANNELS['convnext_tiny']
     head = MODELS.build(head_cfg(chs))
     gen = torch.Generator().manual_seed(1)
     labels = torch.randint(0, 3, (2, 64, 64), generator=gen)
@@ -177,7 +181,7 @@ def test_integration_with_timm_features():
 
 
 def test_bad_config_errors():
-    chs = BACKBONE_CHANNELS['convnext_tiny/swin_tiny']
+    chs = BACKBONE_CHANNELS['convnext_tiny']
     with pytest.raises(ValueError, match="input_transform must be 'multiple_select'"):
         MODELS.build(head_cfg(chs, input_transform='resize_concat'))
     with pytest.raises(ValueError, match='at least 2 input levels'):
