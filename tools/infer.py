@@ -3,11 +3,12 @@
     python tools/infer.py INPUT [INPUT ...] --model MODEL --out DIR [--checkpoint CKPT]
 
 INPUT is an image file, a folder (its PNG, JPEG and TIFF files) or a quoted glob;
-MODEL a work dir (its config and best checkpoint, else the last) or a config
-(with --checkpoint). Images are read by the config's own loader, as in training
-(8/16-bit, grey/RGB/RGBA, EXIF orientation). Sliding-window inference with
-bounded memory: any scan size. Writes DIR/masks, DIR/overlays, DIR/summary.csv
-and .json, and DIR/index.html (see artseg_mm.visualization.scan_report).
+MODEL a work dir (its config and best checkpoint, else the last), a model folder
+(written by tools/misc/package_model.py) or a config (with --checkpoint). Images
+are read by the config's own loader, as in training (8/16-bit, grey/RGB/RGBA,
+EXIF orientation). Sliding-window inference with bounded memory: any scan size.
+Writes DIR/masks, DIR/overlays, DIR/summary.csv and .json, and DIR/index.html
+(see artseg_mm.visualization.scan_report).
 """
 import argparse
 import glob
@@ -30,7 +31,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Segment damage in your own scans')
     parser.add_argument('inputs', nargs='+', metavar='INPUT',
                         help='image files, folders or globs (PNG, JPEG, TIFF)')
-    parser.add_argument('--model', required=True, help='work dir or config file')
+    parser.add_argument('--model', required=True,
+                        help='work dir, model folder or config file')
     parser.add_argument('--checkpoint', help='checkpoint (default: the work dir\'s best)')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--force', action='store_true',

@@ -7,8 +7,10 @@ compatibility layer first). mmseg's own ``mmseg.apis.init_model``,
 ``artseg_mm`` is imported.
 """
 from .inferencer import ScanInferencer, image_loader
+from .model_folder import is_model_folder, open_model_folder
 from .model_loader import (build_segmentor, config_dataset_meta, find_config_dump,
                            inference_model_cfg, init_model, resolve_model_source)
+from .model_package import package_model
 from .scan_inference import count_windows, predict_class_ids
 
 
@@ -20,4 +22,5 @@ def inference_model(model, img):
 
 __all__ = ['ScanInferencer', 'build_segmentor', 'config_dataset_meta', 'count_windows',
            'find_config_dump', 'image_loader', 'inference_model', 'inference_model_cfg',
-           'init_model', 'predict_class_ids', 'resolve_model_source']
+           'init_model', 'is_model_folder', 'open_model_folder', 'package_model',
+           'predict_class_ids', 'resolve_model_source']

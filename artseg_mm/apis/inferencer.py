@@ -50,10 +50,12 @@ def image_loader(cfg) -> Callable[[str], np.ndarray]:
 
 
 class ScanInferencer:
-    """Class-id masks for image files or arrays, from a work dir or a config.
+    """Class-id masks for image files or arrays, from a work dir, a model folder
+    or a config.
 
     Args:
-        model: a work dir, a config file, a ``Config``, or a built segmentor.
+        model: a work dir, a model folder, a config file, a ``Config``, or a
+            built segmentor.
         checkpoint: the weights (default: a work dir's best, else last).
         device: 'cpu' or 'cuda[:N]'.
         cfg_options: config overrides, e.g. ``{'model.test_cfg.batch_size': 8}``.

@@ -6,7 +6,9 @@ the backbone's pretrained-weight settings only for ``EncoderDecoder``. Here a
 model comes from a config + checkpoint or from a training work dir (its config
 dump and its best checkpoint, else the last), every weight must fit
 (``CheckpointMismatchError`` names the keys that differ), checkpoints load with
-``weights_only=True``, and no pretrained weights are fetched.
+``weights_only=True``, and no pretrained weights are fetched. A model folder
+written by ``tools/misc/package_model.py`` (see ``model_folder``) loads the same
+way: its ``config.py``, ``model.safetensors`` and ``classes.json``.
 """
 import copy
 import glob
@@ -22,6 +24,7 @@ from ..datasets.artefact_classes import (BINARY_CLASSES, BINARY_PALETTE,
                                          FULL_CLASSES, FULL_PALETTE)
 from ..engine.checkpoint_match import load_checkpoint_strict
 from ..runtime_checks import find_test_checkpoint
+from .model_folder import is_model_folder, open_model_folder
 
 ModelSource = Union[str, Path, Config]
 
@@ -47,42 +50,69 @@ def find_config_dump(work_dir: str) -> str:
 def resolve_model_source(model: ModelSource, checkpoint: Optional[str] = None,
                          cfg_options: Optional[dict] = None
                          ) -> Tuple[Config, Optional[str]]:
-    """``(config, checkpoint)`` for a work dir, a config file or a ``Config``.
+    """``(config, checkpoint)`` for a work dir, a model folder, a config file or
+    a ``Config``.
 
     A work dir gives its config dump and, unless ``checkpoint`` is given, its
-    best checkpoint (else the one ``last_checkpoint`` names).
+    best checkpoint (else the one ``last_checkpoint`` names); a model folder
+    its ``config.py`` and ``model.safetensors`` (checked against its manifest).
     """
+    cfg, checkpoint, _ = _resolve(model, checkpoint, cfg_options)
+    return cfg, checkpoint
+
+
+def _resolve(model: ModelSource, checkpoint: Optional[str],
+             cfg_options: Optional[dict]) -> Tuple[Config, Optional[str], Optional[dict]]:
+    """:func:`resolve_model_source` plus a model folder's classes (else None)."""
+    folder_meta = None
     if isinstance(model, Config):
         cfg = copy.deepcopy(model)
     else:
         path = str(model)
-        if osp.isdir(path):
+        if is_model_folder(path):
+            folder = open_model_folder(path)
+            cfg, folder_meta = Config.fromfile(folder.config), folder.dataset_meta
+            if checkpoint is None:
+                checkpoint = folder.weights
+        elif osp.isdir(path):
             cfg = Config.fromfile(find_config_dump(path))
             if checkpoint is None:
                 checkpoint = find_test_checkpoint(path)
         elif osp.isfile(path):
             cfg = Config.fromfile(path)
         else:
-            raise FileNotFoundError(f'model {path}: no such work dir or config file')
+            raise FileNotFoundError(f'model {path}: no such work dir or config file, '
+                                    'nor a model folder')
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     if checkpoint is not None:
         checkpoint = str(checkpoint)
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
-    return cfg, checkpoint
+    return cfg, checkpoint, folder_meta
 
 
 def inference_model_cfg(cfg: Config) -> ConfigDict:
     """``cfg.model`` ready to take a checkpoint: no pretrained weights are
     fetched or read (the checkpoint holds all weights) and no train_cfg."""
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.pop('pretrained', None)
+    model_cfg = without_pretrained_weights(cfg.model)
     model_cfg['train_cfg'] = None
+    return model_cfg
+
+
+def without_pretrained_weights(model_cfg: ConfigDict) -> ConfigDict:
+    """A copy of a model config that neither fetches nor reads pretrained
+    weights: no ``pretrained``, the backbone's ``pretrained`` False (None where
+    it names a file, as mmseg's backbones take it) and its ``checkpoint_path``
+    and ``init_cfg`` None."""
+    model_cfg = copy.deepcopy(model_cfg)
+    model_cfg.pop('pretrained', None)
     backbone = model_cfg.get('backbone')
     if backbone is not None:
         if isinstance(backbone.get('pretrained'), bool):
             backbone['pretrained'] = False
+        elif isinstance(backbone.get('pretrained'), str):
+            backbone['pretrained'] = None
         for key in ('checkpoint_path', 'init_cfg'):
             if key in backbone:
                 backbone[key] = None
@@ -133,21 +163,23 @@ def build_segmentor(cfg: Config, device: str = 'cpu') -> nn.Module:
 
 def init_model(model: ModelSource, checkpoint: Optional[str] = None,
                device: str = 'cpu', cfg_options: Optional[dict] = None) -> nn.Module:
-    """A trained segmentor from a work dir, or a config and a checkpoint.
+    """A trained segmentor from a work dir, a model folder, or a config and a
+    checkpoint (``.pth`` or ``.safetensors``).
 
     Loads strictly (``CheckpointMismatchError`` with the differing keys) with
     ``weights_only=True``; ``model.dataset_meta`` comes from the checkpoint's
-    meta, else from the config's dataset (else numbered classes), and must have
-    one class per output channel. ``checkpoint=None`` with a config file gives untrained weights.
+    meta, else a model folder's ``classes.json``, else the config's dataset
+    (else numbered classes), and must have one class per output channel.
+    ``checkpoint=None`` with a config file gives untrained weights.
     """
-    cfg, checkpoint = resolve_model_source(model, checkpoint, cfg_options)
+    cfg, checkpoint, folder_meta = _resolve(model, checkpoint, cfg_options)
     segmentor = build_segmentor(cfg, 'cpu')
     meta = {}
     if checkpoint is not None:
         loaded = load_checkpoint_strict(segmentor, checkpoint, map_location='cpu')
         meta = loaded.get('meta') or {}
     channels = getattr(segmentor, 'out_channels', None)
-    dataset_meta = (meta.get('dataset_meta') or config_dataset_meta(cfg)
+    dataset_meta = (meta.get('dataset_meta') or folder_meta or config_dataset_meta(cfg)
                     or numbered_classes(max(channels or 2, 2)))
     classes = list(dataset_meta.get('classes', ()))
     if channels is not None and len(classes) != max(channels, 2):

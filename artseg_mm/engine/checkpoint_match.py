@@ -1,5 +1,6 @@
 """Say exactly how a checkpoint's weights fail to fit a model, and load only
 checkpoints that fit."""
+import os.path as osp
 import re
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
@@ -76,6 +77,49 @@ def state_dict_mismatch(model_state: Dict[str, torch.Tensor],
     return '; '.join(problems) if problems else None
 
 
+SAFETENSORS_SUFFIX = '.safetensors'
+
+
+def read_checkpoint(filename: str, map_location: Optional[str] = 'cpu',
+                    logger=None) -> dict:
+    """A checkpoint as a dict: a ``.safetensors`` file (a bare state dict, no
+    pickle) as ``{'state_dict': ...}``, anything else through mmengine's
+    ``CheckpointLoader`` (``weights_only=True``, see ``artseg_mm.compat``)."""
+    if str(filename).endswith(SAFETENSORS_SUFFIX):
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        if not osp.isfile(filename):
+            raise FileNotFoundError(f'checkpoint file not found: {filename}')
+        try:
+            state = load_file(filename, device=str(map_location or 'cpu'))
+        except SafetensorError as error:
+            from ..compat import CorruptCheckpointError
+            raise CorruptCheckpointError(
+                f'{filename} is not a readable safetensors file ({error})') from error
+        return dict(state_dict=state)
+    from mmengine.runner.checkpoint import _load_checkpoint
+    return _load_checkpoint(filename, map_location, logger)
+
+
+def check_state_fits(model_state: Dict[str, torch.Tensor],
+                     checkpoint_state: Dict[str, torch.Tensor], filename: str,
+                     model_name: str) -> None:
+    """Raise :class:`CheckpointMismatchError` naming ``filename`` and every
+    missing, unexpected and shape-mismatched key (keys already revised); BN
+    ``num_batches_tracked`` may be absent, as mmengine allows."""
+    missing, unexpected, mis_shaped = mismatched_keys(model_state, checkpoint_state)
+    missing = [k for k in missing if not k.endswith('num_batches_tracked')]
+    mis_shaped = [f'{k}: {_shapes(k, checkpoint_state, model_state)}' for k in mis_shaped]
+    if missing or unexpected or mis_shaped:
+        parts = [f'{title} ({len(keys)}): {", ".join(keys)}'
+                 for title, keys in (('missing in checkpoint', missing),
+                                     ('unexpected in checkpoint', unexpected),
+                                     ('shape mismatch', mis_shaped)) if keys]
+        raise CheckpointMismatchError(
+            f'Checkpoint {filename} does not match the model '
+            f'{model_name}: ' + '; '.join(parts))
+
+
 def load_checkpoint_strict(model: nn.Module,
                            filename: str,
                            map_location: Optional[str] = 'cpu',
@@ -86,32 +130,21 @@ def load_checkpoint_strict(model: nn.Module,
     unexpected and shape-mismatched key instead of only warning (mmengine's
     default ``strict=False`` logs a warning and keeps random weights).
 
-    Reads through mmengine's ``CheckpointLoader`` (``weights_only=True``, see
-    ``artseg_mm.compat``); BN ``num_batches_tracked`` may be absent, as
-    mmengine allows. Returns the loaded checkpoint dict.
+    Reads through :func:`read_checkpoint` (mmengine's ``CheckpointLoader`` with
+    ``weights_only=True``, or a ``.safetensors`` file); BN
+    ``num_batches_tracked`` may be absent, as mmengine allows. Returns the
+    loaded checkpoint dict.
     """
     from mmengine.model import is_model_wrapper
-    from mmengine.runner.checkpoint import (_load_checkpoint,
-                                            _load_checkpoint_to_model)
+    from mmengine.runner.checkpoint import _load_checkpoint_to_model
     target = model.module if is_model_wrapper(model) else model
-    checkpoint = _load_checkpoint(filename, map_location, logger)
+    checkpoint = read_checkpoint(filename, map_location, logger)
     if not isinstance(checkpoint, dict):
         raise CheckpointMismatchError(
             f'{filename}: no state dict found (got {type(checkpoint).__name__})')
-    model_state = target.state_dict()
     revised = revise_state_keys(checkpoint.get('state_dict', checkpoint),
                                 revise_keys)
-    missing, unexpected, mis_shaped = mismatched_keys(model_state, revised)
-    missing = [k for k in missing if not k.endswith('num_batches_tracked')]
-    mis_shaped = [f'{k}: {_shapes(k, revised, model_state)}' for k in mis_shaped]
-    if missing or unexpected or mis_shaped:
-        parts = [f'{title} ({len(keys)}): {", ".join(keys)}'
-                 for title, keys in (('missing in checkpoint', missing),
-                                     ('unexpected in checkpoint', unexpected),
-                                     ('shape mismatch', mis_shaped)) if keys]
-        raise CheckpointMismatchError(
-            f'Checkpoint {filename} does not match the model '
-            f'{type(target).__name__}: ' + '; '.join(parts))
+    check_state_fits(target.state_dict(), revised, filename, type(target).__name__)
     return _load_checkpoint_to_model(target, checkpoint, strict=True,
                                      logger=logger,
                                      revise_keys=list(revise_keys))

@@ -19,8 +19,9 @@ SHRINK = {
 }
 
 
-def write_work_dir(root: Path, seed: int = 0) -> Path:
-    """``root/tiny_convnext`` with ``tiny_convnext.py`` and ``best_mIoU_epoch_1.pth``."""
+def write_work_dir(root: Path, seed: int = 0, cfg_options: dict = None) -> Path:
+    """``root/tiny_convnext`` with ``tiny_convnext.py`` and ``best_mIoU_epoch_1.pth``
+    (``cfg_options`` merged into the config after the shrinking)."""
     from mmengine import Config
 
     from artseg_mm.apis import build_segmentor
@@ -30,12 +31,13 @@ def write_work_dir(root: Path, seed: int = 0) -> Path:
     work_dir.mkdir(parents=True, exist_ok=True)
     cfg = Config.fromfile(str(DEMO_CONFIG))
     cfg.merge_from_dict(SHRINK)
+    cfg.merge_from_dict(cfg_options or {})
     cfg.dump(str(work_dir / 'tiny_convnext.py'))
     torch.manual_seed(seed)
     model = build_segmentor(cfg)
     meta = dict(dataset_meta=dict(classes=list(BINARY_CLASSES), palette=BINARY_PALETTE,
                                   label_mode='binary'))
-    torch.save(dict(state_dict=model.state_dict(), meta=meta),
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(meta, epoch=1, iter=2)),
                work_dir / 'best_mIoU_epoch_1.pth')
     return work_dir
 
