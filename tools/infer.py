@@ -3,11 +3,13 @@
     python tools/infer.py INPUT [INPUT ...] --model MODEL --out DIR [--checkpoint CKPT]
 
 INPUT is an image file, a folder (its PNG, JPEG and TIFF files) or a quoted glob;
-MODEL a work dir (its config and best checkpoint, else the last) or a config
-(with --checkpoint). Images are read by the config's own loader, as in training
-(8/16-bit, grey/RGB/RGBA, EXIF orientation). Sliding-window inference with
-bounded memory: any scan size. Writes DIR/masks, DIR/overlays, DIR/summary.csv
-and .json, and DIR/index.html (see artseg_mm.visualization.scan_report).
+MODEL a work dir (its config and best checkpoint, else the last), a config
+(with --checkpoint) or a model exported by tools/deployment/export.py (.onnx,
+run by onnxruntime; it carries its config, classes and palette). Images are
+read by the config's own loader, as in training (8/16-bit, grey/RGB/RGBA, EXIF
+orientation). Sliding-window inference with bounded memory: any scan size.
+Writes DIR/masks, DIR/overlays, DIR/summary.csv and .json, and DIR/index.html
+(see artseg_mm.visualization.scan_report).
 """
 import argparse
 import glob
@@ -18,6 +20,7 @@ from mmengine.config import DictAction
 from tqdm import tqdm
 
 from artseg_mm.apis import ScanInferencer
+from artseg_mm.deployment import is_exported_model
 from artseg_mm.engine import cpu_supports_bf16
 from artseg_mm.utils.memory import peak_rss_mib, rss_mib
 from artseg_mm.visualization.scan_report import ScanReport, prepare_output_dir
@@ -30,7 +33,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Segment damage in your own scans')
     parser.add_argument('inputs', nargs='+', metavar='INPUT',
                         help='image files, folders or globs (PNG, JPEG, TIFF)')
-    parser.add_argument('--model', required=True, help='work dir or config file')
+    parser.add_argument('--model', required=True,
+                        help='work dir, config file or exported model (.onnx)')
     parser.add_argument('--checkpoint', help='checkpoint (default: the work dir\'s best)')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--force', action='store_true',
@@ -83,7 +87,10 @@ def main(argv=None) -> int:
     options = dict(args.cfg_options or {})
     if args.window_batch is not None:
         options['model.test_cfg.batch_size'] = args.window_batch
-    if args.bf16 and args.device == 'cpu' and not cpu_supports_bf16():
+    if args.bf16 and is_exported_model(args.model):
+        print('infer: --bf16 ignored: an exported model computes in float32',
+              file=sys.stderr)
+    elif args.bf16 and args.device == 'cpu' and not cpu_supports_bf16():
         print('infer: --bf16 ignored: this CPU has no bf16 kernels (avx512_bf16/amx_bf16), '
               'running fp32', file=sys.stderr)
     elif args.bf16:

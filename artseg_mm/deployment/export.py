@@ -161,7 +161,7 @@ def export_model(model: nn.Module, fmt: str, out: str, input_size: str = 'auto'
     if fmt not in FORMATS:
         raise ValueError(f'format must be one of {sorted(FORMATS)}, got {fmt!r}')
     if not str(out).lower().endswith(FORMATS[fmt]):
-        raise ValueError(f'{out}: a {fmt} file must end in {FORMATS[fmt]}')
+        raise ValueError(f'{out}: the {fmt} format writes {FORMATS[fmt]} files')
     out_dir = osp.dirname(osp.abspath(out))
     if not osp.isdir(out_dir):
         raise FileNotFoundError(f'output folder {out_dir} does not exist')

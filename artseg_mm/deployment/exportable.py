@@ -86,6 +86,7 @@ class WholeImageLogits(nn.Module):
         model = copy.deepcopy(source).eval()
         _swap_layers(model, generic_pooling)
         self.segmentor = model
+        self.eval()
 
     def forward(self, inputs: Tensor) -> Tensor:
         # mmseg's predict_by_feat resizes to the first meta's img_shape; a

@@ -23,6 +23,7 @@ from .export import (CONFIG_KEY, DATASET_META_KEY, FORMATS, INPUT_NAME, INPUT_SI
                      OUTPUT_NAME, SOURCE_KEY)
 
 METADATA_KEYS = (CONFIG_KEY, DATASET_META_KEY, INPUT_SIZE_KEY, SOURCE_KEY)
+_FORMAT_NAMES = {'onnx': 'an ONNX', 'torchscript': 'a TorchScript', 'exported': 'a torch.export'}
 
 
 def export_format(path: str) -> str:
@@ -102,8 +103,8 @@ class ExportedSegmentor:
                 self._run, metadata = _onnx_session(path, device)
             else:
                 self._run, metadata = _torch_module(path, self.format, device)
-        except (RuntimeError, ValueError) as error:
-            raise ValueError(f'{path}: cannot be read as a {self.format} model: '
+        except Exception as error:  # each runtime has its own types: name the file
+            raise ValueError(f'{path}: cannot be read as {_FORMAT_NAMES[self.format]} file: '
                              f'{error}') from error
         missing = [k for k in (CONFIG_KEY, DATASET_META_KEY, INPUT_SIZE_KEY)
                    if k not in metadata]
