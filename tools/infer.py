@@ -111,7 +111,10 @@ def main(argv=None) -> int:
         windows = inferencer.num_windows(image)
         with tqdm(total=windows, desc=osp.basename(path), unit='win', leave=False,
                   disable=windows < WINDOW_BAR_FROM) as bar:
-            mask = inferencer(image, progress=bar.update)
+            try:
+                mask = inferencer(image, progress=bar.update)
+            except ValueError as error:  # e.g. a fixed-size exported model, a smaller image
+                raise SystemExit(f'infer: {path}: {error}') from error
         report.add(path, image, mask)
         del image, mask
     report.finish()

@@ -133,8 +133,6 @@ class ExportedSegmentor:
     def _build_preprocessor(self):
         from mmengine.registry import init_default_scope
         from mmseg.registry import MODELS
-
-        import artseg_mm  # noqa: F401  (registers the config's types)
         init_default_scope(self.cfg.get('default_scope', 'mmseg'))
         return MODELS.build(self.cfg.model.data_preprocessor)
 
@@ -144,8 +142,8 @@ class ExportedSegmentor:
             h, w = self.fixed_size
             raise ValueError(
                 f'{self.path} takes {h}x{w} inputs only (a fixed-size export), got '
-                f'{inputs.shape[2]}x{inputs.shape[3]}: sliding windows are smaller than '
-                'the window only on images smaller than it; use the PyTorch model for those')
+                f'{inputs.shape[2]}x{inputs.shape[3]}: an image smaller than the window '
+                'gives smaller windows; segment it with the PyTorch model (the work dir)')
         return self._run(inputs.float())
 
     def window_model(self) -> WindowModel:

@@ -120,8 +120,15 @@ def test_fixed_size_encoder_is_exported_fixed_and_refuses_dynamic(image, tmp_pat
     result = compare_exported(model, exported, image)
     assert result.shapes == [(4, 64, 64)]  # batch_size 4; no second size: a fixed-size file
     assert result.max_abs_diff < 1e-4 and result.changed_pixels == 0
-    with pytest.raises(ValueError, match=r'coat.onnx takes 64x64 inputs only .* got 48x64'):
+    with pytest.raises(ValueError, match=r'coat.onnx takes 64x64 inputs only .* got 48x64: '
+                       'an image smaller than the window'):
         exported.forward(torch.zeros(1, 3, 48, 64))
+    from artseg_mm.apis import ScanInferencer
+    inferencer = ScanInferencer(str(path))
+    mask = inferencer(image[:100, :90])  # windows of 64 px: runs
+    assert mask.shape == (100, 90) and inferencer.num_windows(image[:100, :90]) == 2 * 2
+    with pytest.raises(ValueError, match='takes 64x64 inputs only .* got 48x64'):
+        inferencer(image[:48])
 
 
 def test_swin_is_dynamic_except_in_torch_export():
