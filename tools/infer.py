@@ -4,9 +4,11 @@
 
 INPUT is an image file, a folder (its PNG, JPEG and TIFF files) or a quoted glob;
 MODEL a work dir (its config and best checkpoint, else the last), a model folder
-(written by tools/misc/package_model.py) or a config (with --checkpoint). Images
-are read by the config's own loader, as in training (8/16-bit, grey/RGB/RGBA,
-EXIF orientation). Sliding-window inference with bounded memory: any scan size.
+(written by tools/misc/package_model.py), a config (with --checkpoint) or a model
+exported by tools/deployment/export.py (.onnx, run by onnxruntime; it carries its
+config, classes and palette). Images are read by the config's own loader, as in
+training (8/16-bit, grey/RGB/RGBA, EXIF orientation). Sliding-window inference
+with bounded memory: any scan size.
 Writes DIR/masks, DIR/overlays, DIR/summary.csv and .json, and DIR/index.html
 (see artseg_mm.visualization.scan_report).
 """
@@ -19,6 +21,7 @@ from mmengine.config import DictAction
 from tqdm import tqdm
 
 from artseg_mm.apis import ScanInferencer
+from artseg_mm.deployment import is_exported_model
 from artseg_mm.engine import cpu_supports_bf16
 from artseg_mm.utils.memory import peak_rss_mib, rss_mib
 from artseg_mm.visualization.scan_report import ScanReport, prepare_output_dir
@@ -32,7 +35,8 @@ def parse_args(argv=None):
     parser.add_argument('inputs', nargs='+', metavar='INPUT',
                         help='image files, folders or globs (PNG, JPEG, TIFF)')
     parser.add_argument('--model', required=True,
-                        help='work dir, model folder or config file')
+                        help='work dir, model folder, config file or exported model '
+                        '(.onnx)')
     parser.add_argument('--checkpoint', help='checkpoint (default: the work dir\'s best)')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--force', action='store_true',
@@ -85,7 +89,10 @@ def main(argv=None) -> int:
     options = dict(args.cfg_options or {})
     if args.window_batch is not None:
         options['model.test_cfg.batch_size'] = args.window_batch
-    if args.bf16 and args.device == 'cpu' and not cpu_supports_bf16():
+    if args.bf16 and is_exported_model(args.model):
+        print('infer: --bf16 ignored: an exported model computes in float32',
+              file=sys.stderr)
+    elif args.bf16 and args.device == 'cpu' and not cpu_supports_bf16():
         print('infer: --bf16 ignored: this CPU has no bf16 kernels (avx512_bf16/amx_bf16), '
               'running fp32', file=sys.stderr)
     elif args.bf16:
@@ -106,7 +113,10 @@ def main(argv=None) -> int:
         windows = inferencer.num_windows(image)
         with tqdm(total=windows, desc=osp.basename(path), unit='win', leave=False,
                   disable=windows < WINDOW_BAR_FROM) as bar:
-            mask = inferencer(image, progress=bar.update)
+            try:
+                mask = inferencer(image, progress=bar.update)
+            except ValueError as error:  # e.g. a fixed-size exported model, a smaller image
+                raise SystemExit(f'infer: {path}: {error}') from error
         report.add(path, image, mask)
         del image, mask
     report.finish()

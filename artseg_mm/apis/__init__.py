@@ -11,7 +11,8 @@ from .model_folder import is_model_folder, open_model_folder
 from .model_loader import (build_segmentor, config_dataset_meta, find_config_dump,
                            inference_model_cfg, init_model, resolve_model_source)
 from .model_package import package_model
-from .scan_inference import count_windows, predict_class_ids
+from .scan_inference import (WindowModel, count_windows, predict_class_ids,
+                             segmentor_window_model)
 
 
 def inference_model(model, img):
@@ -20,7 +21,8 @@ def inference_model(model, img):
     return mmseg_inference_model(model, img)
 
 
-__all__ = ['ScanInferencer', 'build_segmentor', 'config_dataset_meta', 'count_windows',
-           'find_config_dump', 'image_loader', 'inference_model', 'inference_model_cfg',
-           'init_model', 'is_model_folder', 'open_model_folder', 'package_model',
-           'predict_class_ids', 'resolve_model_source']
+__all__ = ['ScanInferencer', 'WindowModel', 'build_segmentor', 'config_dataset_meta',
+           'count_windows', 'find_config_dump', 'image_loader', 'inference_model',
+           'inference_model_cfg', 'init_model', 'is_model_folder', 'open_model_folder',
+           'package_model', 'predict_class_ids', 'resolve_model_source',
+           'segmentor_window_model']

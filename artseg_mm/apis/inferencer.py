@@ -5,7 +5,8 @@ whole image as a float tensor and whole-image logits (memory grows with area x
 classes), and they load images with mmcv's plain loader. ``ScanInferencer``
 loads each file with the config's own image loader (the one training used:
 same decoding, bit depth handling and EXIF orientation) and predicts with
-:func:`predict_class_ids`, whose memory is bounded by the window batch.
+:func:`predict_class_ids`, whose memory is bounded by the window batch, from a
+PyTorch segmentor or an exported model file (``artseg_mm.deployment``).
 """
 import copy
 from typing import Callable, Optional, Union
@@ -50,21 +51,33 @@ def image_loader(cfg) -> Callable[[str], np.ndarray]:
 
 
 class ScanInferencer:
-    """Class-id masks for image files or arrays, from a work dir, a model folder
-    or a config.
+    """Class-id masks for image files or arrays, from a work dir, a model folder,
+    a config or an exported model file.
 
     Args:
-        model: a work dir, a model folder, a config file, a ``Config``, or a
-            built segmentor.
-        checkpoint: the weights (default: a work dir's best, else last).
+        model: a work dir, a model folder, a config file, a ``Config``, a built
+            segmentor, or a file written by ``tools/deployment/export.py``
+            (``.onnx`` run by onnxruntime; ``.pt`` TorchScript and ``.pt2``
+            torch.export on CPU), which carries its config, classes and palette.
+        checkpoint: the weights (default: a work dir's best, else last; a
+            model folder's own); not for an exported file, which holds its weights.
         device: 'cpu' or 'cuda[:N]'.
         cfg_options: config overrides, e.g. ``{'model.test_cfg.batch_size': 8}``.
     """
 
     def __init__(self, model: Union[ModelSource, nn.Module], checkpoint: Optional[str] = None,
                  device: str = 'cpu', cfg_options: Optional[dict] = None) -> None:
-        self.model = model if isinstance(model, nn.Module) else init_model(
-            model, checkpoint, device=device, cfg_options=cfg_options)
+        from ..deployment.runtime import ExportedSegmentor, is_exported_model
+        if is_exported_model(model):
+            if checkpoint is not None:
+                raise ValueError(f'{model} is an exported model and holds its weights: '
+                                 f'no checkpoint ({checkpoint}) applies')
+            self.model = ExportedSegmentor(model, device=device, cfg_options=cfg_options)
+            self._windows = self.model.window_model()
+        else:
+            self.model = model if isinstance(model, nn.Module) else init_model(
+                model, checkpoint, device=device, cfg_options=cfg_options)
+            self._windows = self.model
         self.classes = tuple(self.model.dataset_meta['classes'])
         self.palette = [tuple(int(v) for v in c) for c in self.model.dataset_meta['palette']]
         self.load_image = image_loader(self.model.cfg)
@@ -78,4 +91,4 @@ class ScanInferencer:
         (in the loader's channel order)."""
         if not isinstance(image, np.ndarray):
             image = self.load_image(image)
-        return predict_class_ids(self.model, image, progress=progress)
+        return predict_class_ids(self._windows, image, progress=progress)

@@ -8,8 +8,14 @@ are summed into a band of rows that only spans the windows still open, and
 each row is reduced to class ids (uint8) as soon as no later window covers it.
 The windows, their batches, the summation order and the averaging are those of
 ``ArtSegEncoderDecoder.slide_inference``, so the mask is the one it gives.
+
+The forward pass of a window batch is pluggable (:class:`WindowModel`): the
+PyTorch segmentor (:func:`segmentor_window_model`) or an exported model run by
+another runtime (``artseg_mm.deployment``) go through the same windows,
+batches and averaging.
 """
-from typing import Callable, Optional, Sequence
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -18,17 +24,38 @@ import torch.nn as nn
 from ..models.segmentors.encoder_decoder import slide_windows
 
 
-def _window_geometry(model: nn.Module, h_img: int, w_img: int):
+@dataclass
+class WindowModel:
+    """What sliding-window prediction needs of a model.
+
+    Attributes:
+        test_cfg: the segmentor's ``test_cfg`` (``mode``, ``crop_size``,
+            ``stride``, ``batch_size``).
+        out_channels: logit channels (1: sigmoid with ``threshold``).
+        threshold: the decode head's sigmoid threshold for one channel.
+        to_input: uint8 H x W x 3 window (the loader's channel order) ->
+            (3, h, w) float tensor, as the data preprocessor makes it.
+        forward: normalised (N, 3, h, w) windows -> (N, C, h, w) logits.
+        device: where the inputs and the accumulated logits live.
+    """
+    test_cfg: dict
+    out_channels: int
+    threshold: float
+    to_input: Callable[[np.ndarray], torch.Tensor]
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    device: torch.device
+
+
+def _window_geometry(model: Union[nn.Module, WindowModel], h_img: int, w_img: int):
     test_cfg = getattr(model, 'test_cfg', None) or {}
     if test_cfg.get('mode', 'whole') == 'slide':
         return tuple(test_cfg['crop_size']), tuple(test_cfg['stride'])
     return (h_img, w_img), (h_img, w_img)  # 'whole': one window
 
 
-def _normaliser(model: nn.Module, device) -> Callable[[np.ndarray], torch.Tensor]:
+def window_normaliser(pre: nn.Module, device) -> Callable[[np.ndarray], torch.Tensor]:
     """uint8 HxWx3 window -> the (3, h, w) float tensor the data preprocessor
-    would make of it (channel swap, then float, then mean/std: the same ops)."""
-    pre = model.data_preprocessor
+    ``pre`` would make of it (channel swap, then float, then mean/std: the same ops)."""
     if getattr(pre, 'test_cfg', None):
         raise ValueError('scan inference does not support a data_preprocessor.test_cfg '
                          '(padding of the whole image); remove it from the config')
@@ -46,37 +73,54 @@ def _normaliser(model: nn.Module, device) -> Callable[[np.ndarray], torch.Tensor
     return to_input
 
 
-def _class_ids(logits: torch.Tensor, threshold: float) -> torch.Tensor:
+def class_ids(logits: torch.Tensor, threshold: float) -> torch.Tensor:
     """(C, h, w) averaged logits -> (h, w) class ids, as mmseg's postprocess."""
     if logits.shape[0] == 1:
         return (logits[0].sigmoid() > threshold).to(torch.uint8)
     return logits.argmax(dim=0).to(torch.uint8)
 
 
+def segmentor_window_model(model: nn.Module) -> WindowModel:
+    """The :class:`WindowModel` of a built segmentor: its data preprocessor's
+    normalisation and ``encode_decode`` of its inference copy (conv+BN fused
+    with ``test_cfg.fuse_conv_bn``) under its ``test_cfg.autocast_dtype``."""
+    device = next(model.parameters()).device
+    runner = model._inference_model() if hasattr(model, '_inference_model') else model
+    threshold = getattr(model.decode_head, 'threshold', None) or 0.3
+
+    def forward(crops: torch.Tensor) -> torch.Tensor:
+        autocast = model._autocast(device.type) if hasattr(model, '_autocast') \
+            else torch.autocast(device.type, enabled=False)
+        metas = [dict(img_shape=crops.shape[2:])] * len(crops)  # a Size, as mmseg's
+        with autocast:
+            return runner.encode_decode(crops, metas)
+    return WindowModel(test_cfg=dict(model.test_cfg or {}), out_channels=model.out_channels,
+                       threshold=threshold, to_input=window_normaliser(
+                           model.data_preprocessor, device),
+                       forward=forward, device=device)
+
+
 @torch.no_grad()
-def predict_class_ids(model: nn.Module, image: np.ndarray,
+def predict_class_ids(model: Union[nn.Module, WindowModel], image: np.ndarray,
                       window_batch: Optional[int] = None,
                       progress: Optional[Callable[[int], None]] = None) -> np.ndarray:
     """(H, W) uint8 class ids of ``image`` (H x W x 3 uint8, as the config's
     image loader returns it) by the model's sliding windows.
 
+    ``model`` is a built segmentor or a :class:`WindowModel`;
     ``window_batch`` overrides ``test_cfg.batch_size`` (windows per forward);
     ``progress(n)`` is called after each batch with the windows done in it.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f'expected an H x W x 3 uint8 image, got {image.dtype} '
                          f'{image.shape}')
+    windows = model if isinstance(model, WindowModel) else segmentor_window_model(model)
     h_img, w_img = image.shape[:2]
-    crop, stride = _window_geometry(model, h_img, w_img)
-    batch = int(window_batch or (model.test_cfg or {}).get('batch_size', 1))
+    crop, stride = _window_geometry(windows, h_img, w_img)
+    batch = int(window_batch or windows.test_cfg.get('batch_size', 1))
     if batch < 1:
         raise ValueError(f'window batch must be >= 1, got {batch}')
-    device = next(model.parameters()).device
-    runner = model._inference_model() if hasattr(model, '_inference_model') else model
-    autocast = model._autocast(device.type) if hasattr(model, '_autocast') \
-        else torch.autocast(device.type, enabled=False)
-    threshold = getattr(model.decode_head, 'threshold', None) or 0.3
-    to_input = _normaliser(model, device)
+    device = windows.device
 
     boxes = slide_windows(h_img, w_img, crop, stride)
     w_grids = len({(x1, x2) for _, _, x1, x2 in boxes})
@@ -87,36 +131,34 @@ def predict_class_ids(model: nn.Module, image: np.ndarray,
     for _, _, x1, x2 in boxes[:w_grids]:
         col_count[x1:x2] += 1
 
-    channels = model.out_channels
+    channels = windows.out_channels
     out = np.empty((h_img, w_img), dtype=np.uint8)
     band = torch.zeros((channels, 0, w_img), dtype=torch.float32, device=device)
     top = 0  # image row of band[:, 0]
-    meta = dict(ori_shape=(h_img, w_img))
-    with autocast:
-        for start in range(0, len(boxes), batch):
-            chunk = boxes[start:start + batch]
-            crops = torch.stack([to_input(image[y1:y2, x1:x2]) for y1, y2, x1, x2 in chunk])
-            metas = [dict(meta, img_shape=crops.shape[2:])] * len(chunk)  # a Size, as mmseg's
-            logits = runner.encode_decode(crops, metas)
-            bottom = max(y2 for _, y2, _, _ in chunk)
-            if bottom > top + band.shape[1]:
-                grow = band.new_zeros((channels, bottom - top - band.shape[1], w_img))
-                band = torch.cat([band, grow], dim=1)
-            for j, (y1, y2, x1, x2) in enumerate(chunk):
-                band[:, y1 - top:y2 - top, x1:x2] += logits[j]
-            done = boxes[start + batch][0] if start + batch < len(boxes) else h_img
-            if done > top:
-                rows = done - top
-                count = row_count[top:done, None] * col_count[None, :]
-                out[top:done] = _class_ids(band[:, :rows] / count, threshold).cpu().numpy()
-                band = band[:, rows:].clone()
-                top = done
-            if progress is not None:
-                progress(len(chunk))
+    for start in range(0, len(boxes), batch):
+        chunk = boxes[start:start + batch]
+        crops = torch.stack([windows.to_input(image[y1:y2, x1:x2])
+                             for y1, y2, x1, x2 in chunk])
+        logits = windows.forward(crops)
+        bottom = max(y2 for _, y2, _, _ in chunk)
+        if bottom > top + band.shape[1]:
+            grow = band.new_zeros((channels, bottom - top - band.shape[1], w_img))
+            band = torch.cat([band, grow], dim=1)
+        for j, (y1, y2, x1, x2) in enumerate(chunk):
+            band[:, y1 - top:y2 - top, x1:x2] += logits[j]
+        done = boxes[start + batch][0] if start + batch < len(boxes) else h_img
+        if done > top:
+            rows = done - top
+            count = row_count[top:done, None] * col_count[None, :]
+            out[top:done] = class_ids(band[:, :rows] / count, windows.threshold).cpu().numpy()
+            band = band[:, rows:].clone()
+            top = done
+        if progress is not None:
+            progress(len(chunk))
     return out
 
 
-def count_windows(model: nn.Module, shape: Sequence[int]) -> int:
+def count_windows(model: Union[nn.Module, WindowModel], shape: Sequence[int]) -> int:
     """How many windows ``predict_class_ids`` runs on an image of ``shape``."""
     crop, stride = _window_geometry(model, shape[0], shape[1])
     return len(slide_windows(shape[0], shape[1], crop, stride))
