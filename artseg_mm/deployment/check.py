@@ -105,7 +105,7 @@ def default_check_image(cfg) -> Tuple[np.ndarray, str]:
     """The first image of the config's test split, read by its loader; else a
     synthetic 256 x 256 artwork. Returns (image, what it is)."""
     from ..apis.inferencer import image_loader
-    from ..datasets.demo_generator import render_sample
+    from ..data_prep.demo_generator import render_sample
     dataset = (cfg.get('test_dataloader') or {}).get('dataset', {})
     folder = osp.join(dataset.get('data_root') or '',
                       (dataset.get('data_prefix') or {}).get('img_path', ''))
