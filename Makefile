@@ -64,9 +64,11 @@ demo-all: venv demo-data
 demo-data: venv
 	@test -f $(DEMO_DATA)/class_weights.json || $(PY) tools/misc/make_demo_data.py --out $(DEMO_DATA)
 
-## the test suite (CPU, tiny inputs)
+## the test suite (CPU, tiny inputs), in TEST_WORKERS processes (pytest-xdist; one
+## worker per test file, so a file's shared fixtures are built once)
+TEST_WORKERS ?= 2
 test: venv
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile
 
 # short name -> model (config stem)
 $(foreach m,$(MODELS),$(eval $(call short,$(m)) := $(m)))

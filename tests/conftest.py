@@ -192,6 +192,16 @@ def conv_bn_params(c_in: int, c_out: int, k: int) -> int:
     return c_in * c_out * k * k + 2 * c_out
 
 
+def assert_trains_on_a_batch_of_one(head, in_channels):
+    """A training step of one sample (plain BN): logits at 1/4 of a 64 px input
+    and a gradient on the classifier."""
+    head.train()
+    logits = head(multiscale_features(in_channels, batch=1))
+    assert tuple(logits.shape) == (1, 3, 16, 16)
+    logits.mean().backward()
+    assert head.conv_seg.weight.grad is not None
+
+
 def assert_loss_is_cross_entropy(head, in_channels, ignored) -> dict:
     """``head.loss_by_feat`` on random 3-class labels of a 64 px input (pixels at
     ``ignored`` set to 255) equals PyTorch's cross-entropy of the logits

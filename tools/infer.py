@@ -17,12 +17,12 @@ import glob
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
 from tqdm import tqdm
 
 from artseg_mm.apis import ScanInferencer
 from artseg_mm.deployment import is_exported_model
 from artseg_mm.engine import cpu_supports_bf16
+from artseg_mm.runtime_checks import add_cfg_options
 from artseg_mm.utils.memory import peak_rss_mib, rss_mib
 from artseg_mm.visualization.scan_report import ScanReport, prepare_output_dir
 
@@ -50,8 +50,7 @@ def parse_args(argv=None):
                         help='bfloat16 autocast (model.test_cfg.autocast_dtype); fast on '
                         'CPUs with bf16 kernels, changes a small share of pixels')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='config overrides, key=value')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 

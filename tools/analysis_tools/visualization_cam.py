@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from mmengine.config import DictAction
+
+from artseg_mm.runtime_checks import add_cfg_options
 
 
 def parse_args(argv=None):
@@ -51,8 +52,7 @@ def parse_args(argv=None):
     parser.add_argument('--whole', action='store_true',
                         help='analyse the whole image in one pass instead of one window')
     parser.add_argument('--save-npy', action='store_true', help='also write the CAM as .npy')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='config overrides, key=value (as mmseg tools)')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 

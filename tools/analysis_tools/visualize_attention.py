@@ -31,7 +31,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from mmengine.config import DictAction
+
+from artseg_mm.runtime_checks import add_cfg_options
 
 EXIT_NO_ATTENTION = 3
 
@@ -55,8 +56,7 @@ def parse_args(argv=None):
                         help='run the whole image in one pass; default: an image larger '
                         'than the model\'s slide window (or CoaT\'s fixed size) is '
                         'analysed in the window of that size centred on the query')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='config overrides, key=value (as mmseg tools)')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 

@@ -19,12 +19,11 @@ import argparse
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
 from artseg_mm.apis import init_model
 from artseg_mm.deployment import (FORMATS, INPUT_SIZES, MAX_CHANGED_PERCENT,
                                   ExportedSegmentor, compare_exported, export_model,
                                   load_check_image)
+from artseg_mm.runtime_checks import add_cfg_options
 
 
 def parse_args(argv=None):
@@ -43,8 +42,7 @@ def parse_args(argv=None):
                         help='largest share of pixels, in percent, whose class may differ '
                         'from PyTorch (default %(default)s)')
     parser.add_argument('--force', action='store_true', help='replace an existing file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='config overrides, key=value')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 

@@ -8,6 +8,7 @@ from mmseg.registry import MODELS
 
 from conftest import (STRIDES, assert_gradients_reach_every_parameter,
                       assert_head_trains_on_timm_features, assert_loss_is_cross_entropy,
+                      assert_trains_on_a_batch_of_one,
                       backbone_channels, conv_bn_params as conv_bn, decode_head_cfg,
                       multiscale_features as features)
 
@@ -91,10 +92,7 @@ def test_gradients_reach_every_parameter():
 def test_batch_one_training_with_plain_bn():
     chs = BACKBONE_CHANNELS['convnext_tiny']
     head = MODELS.build(head_cfg(chs))
-    head.train()
-    logits = head(features(chs, batch=1))
-    assert tuple(logits.shape) == (1, 3, 16, 16)
-    logits.mean().backward()
+    assert_trains_on_a_batch_of_one(head, chs)
     # the scale-1 branch carries no norm layer; the others keep BN
     branch = head.psp_modules[0][1]
     assert branch.norm_cfg is None and branch.conv.bias is not None
