@@ -60,8 +60,14 @@ def build_parser(description: str = 'benchmark ours against peers') -> argparse.
     parser.add_argument('--encoders', nargs='+', default=encoders, choices=encoders)
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--amp', action='store_true',
-                        help='autocast: float16 + GradScaler on CUDA, '
+                        help='autocast only: float16 + GradScaler on CUDA, '
                         'bfloat16 on CPU; applied to every model alike')
+    parser.add_argument('--fp32-only', action='store_true',
+                        help='on a CPU with bf16 kernels, time fp32 only (by default '
+                        'every model is timed in fp32 and in bf16 there)')
+    parser.add_argument('--background-load', type=int, default=0, metavar='N',
+                        help='time the models again beside N busy processes and '
+                        'print ours/peer with and without them')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--repeats', type=int, default=4)
@@ -90,6 +96,11 @@ def build_parser(description: str = 'benchmark ours against peers') -> argparse.
                         help='work dir or config for --scan')
     parser.add_argument('--scan-checkpoint', help='checkpoint for a --scan-model config')
     parser.add_argument('--scan-size', type=int, default=4096)
+    parser.add_argument('--overlaps', type=float, nargs='+', metavar='FRACTION',
+                        help='instead: time and score the sliding windows of the '
+                        '--scan-model work dir at these overlaps (e.g. 0 0.125 0.25 '
+                        '0.333 0.5): a --overlap-scan-size scan and the validation split')
+    parser.add_argument('--overlap-scan-size', type=int, default=2048)
     parser.add_argument('--out', help='write the markdown table here too')
     parser.add_argument('--_child', help=argparse.SUPPRESS)
     return parser
@@ -276,22 +287,41 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def _autocast(args, device):
-    if not args.amp:
+AUTOCAST_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def amp_precision(device) -> str:
+    """What ``--amp`` means on ``device``: fp16 (+ GradScaler) on CUDA, bf16 on a CPU."""
+    return 'fp16' if device.type == 'cuda' else 'bf16'
+
+
+def step_precisions(args, device) -> List[str]:
+    """The precisions every model is timed in: ``--amp``'s alone, or fp32 and,
+    on a CPU with bf16 kernels, bf16 too (unless ``--fp32-only``)."""
+    if args.amp:
+        return [amp_precision(device)]
+    from artseg_mm.engine import cpu_supports_bf16
+    if device.type == 'cpu' and cpu_supports_bf16() and not args.fp32_only:
+        return ['fp32', 'bf16']
+    return ['fp32']
+
+
+def _autocast(args, device, precision: Optional[str] = None):
+    precision = precision or (amp_precision(device) if args.amp else 'fp32')
+    if precision == 'fp32':
         return torch.autocast(device_type=device.type, enabled=False)
-    dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[precision])
 
 
 class TrainStep:
     """forward + loss + backward + optimizer step (GradScaler with fp16 AMP)."""
 
-    def __init__(self, cand: Candidate, model, args, device):
+    def __init__(self, cand: Candidate, model, args, device, precision: Optional[str] = None):
         self.cand, self.model, self.args, self.device = cand, model, args, device
+        self.precision = precision or (amp_precision(device) if args.amp else 'fp32')
         self.model.train()
         self.opt = (cand.optimizer or default_adamw)(model)
-        self.scaler = torch.amp.GradScaler('cuda') if (
-            args.amp and device.type == 'cuda') else None
+        self.scaler = torch.amp.GradScaler('cuda') if self.precision == 'fp16' else None
         g = torch.Generator().manual_seed(0)
         s = args.train_size
         self.x = torch.randn(args.train_batch, 3, s, s, generator=g).to(device)
@@ -300,7 +330,7 @@ class TrainStep:
 
     def __call__(self):
         self.opt.zero_grad(set_to_none=True)
-        with _autocast(self.args, self.device):
+        with _autocast(self.args, self.device, self.precision):
             loss = self.cand.loss(self.model, self.x, self.y)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -315,15 +345,16 @@ class TrainStep:
 class InferStep:
     """Logits for one image at --infer-size, no autograd."""
 
-    def __init__(self, cand: Candidate, model, args, device):
+    def __init__(self, cand: Candidate, model, args, device, precision: Optional[str] = None):
         self.cand, self.model, self.args, self.device = cand, model, args, device
+        self.precision = precision or (amp_precision(device) if args.amp else 'fp32')
         self.model.eval()
         s = args.infer_size
         self.x = torch.randn(1, 3, s, s, generator=torch.Generator().manual_seed(0)
                              ).to(device)
 
     def __call__(self):
-        with torch.inference_mode(), _autocast(self.args, self.device):
+        with torch.inference_mode(), _autocast(self.args, self.device, self.precision):
             out = self.cand.infer(self.model, self.x)
         assert out.shape[-2:] == self.x.shape[-2:], (
             f'{self.cand.name}: output {tuple(out.shape)} is not at input size')
@@ -360,7 +391,8 @@ def child_memory(spec: dict, args) -> dict:
     cand = candidates(spec['encoder'], args)[spec['index']]
     size = args.train_size if spec['phase'] == 'train' else args.infer_size
     model = cand.build(size).to(device)
-    step = (TrainStep if spec['phase'] == 'train' else InferStep)(cand, model, args, device)
+    step = (TrainStep if spec['phase'] == 'train' else InferStep)(
+        cand, model, args, device, spec.get('precision'))
     if device.type == 'cuda':
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated() / 2**20
@@ -424,13 +456,48 @@ def _ratio(ours: Optional[float], peer: Optional[float]) -> str:
     return '-' if ours is None or peer is None else f'{ours / peer:.2f}x'
 
 
+SPEED_CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile')
+
+
+def cpu_features() -> str:
+    """The CPU's model name and the features the timings depend on: its vector
+    flags (Linux /proc/cpuinfo), PyTorch's kernel level, bf16 kernels in oneDNN."""
+    from artseg_mm.engine import cpu_supports_bf16
+    from artseg_mm.models.layers import nnpack_usable
+    name, flags = platform.processor() or platform.machine(), set()
+    if os.path.isfile('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                if key.strip() == 'model name':
+                    name = value.strip()
+                elif key.strip() == 'flags':
+                    flags = set(value.split())
+                    break
+    found = (' '.join(f for f in SPEED_CPU_FLAGS if f in flags) or
+             'none of ' + ' '.join(SPEED_CPU_FLAGS)) if flags else 'unknown'
+    return (f'{name}, {os.cpu_count()} logical CPUs; flags: {found}; torch CPU capability '
+            f'{torch.backends.cpu.get_cpu_capability()}; oneDNN bf16 kernels: '
+            f'{"yes" if cpu_supports_bf16() else "no (bf16 rows left out)"}; NNPACK: '
+            f'{"yes" if nnpack_usable() else "no"}')
+
+
+def print_report(lines: List[str], command: str, out: Optional[str] = None) -> None:
+    """Print a tool's table with the command that made it, and write it to ``out``."""
+    text = '\n'.join([*lines, '', f'command: {command}'])
+    print(text)
+    if out:
+        with open(out, 'w') as f:
+            f.write(text + '\n')
+
+
 def header(args, device) -> List[str]:
-    cpu = platform.processor() or platform.machine()
     lines = [f'torch {torch.__version__}, device {device}'
-             + (f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else
-                f' ({cpu}, {os.cpu_count()} logical CPUs)'),
+             + (f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else ''),
+             'CPU: ' + cpu_features(),
              f'threads: torch.get_num_threads()={torch.get_num_threads()} '
-             f'(--threads {args.threads}), amp={args.amp}, warm-up {args.warmup}, '
+             f'(--threads {args.threads}), precisions {" ".join(step_precisions(args, device))}'
+             f' (autocast), warm-up {args.warmup}, '
              f'repeats {args.repeats} interleaved, medians of {args.clock} '
              f'{"seconds" if args.clock == "wall" else "CPU seconds (all threads)"}',
              f'train step = forward+loss+backward+optimizer step on {args.train_batch}x3x'
@@ -445,85 +512,183 @@ def header(args, device) -> List[str]:
     return lines
 
 
+def seeded(build: Callable[[int], nn.Module], size: int, seed: int = 0) -> nn.Module:
+    """``build(size)`` after seeding torch: the same random weights every run."""
+    torch.manual_seed(seed)
+    return build(size)
+
+
+def time_by_precision(steps: list, args, device) -> list:
+    """``(step, median)`` pairs, the steps of one precision interleaved with each
+    other (ours and its peers alike), one precision after the other. Timed all
+    mixed, a step after one of the other precision ran slower: ours' fp32
+    ConvNeXt-T training step measured 1.0-1.08x of smp's that way, 0.85x so."""
+    pairs = []
+    for precision in dict.fromkeys(s.precision for s in steps):
+        group = [s for s in steps if s.precision == precision]
+        pairs += zip(group, time_interleaved(group, args, device))
+    return pairs
+
+
+def busy_processes(n: int):
+    """``n`` processes that spin a CPU core each, until the context ends: the
+    machine busy with other work, as a shared CPU often is."""
+    import contextlib
+    import subprocess
+    import sys
+
+    @contextlib.contextmanager
+    def running():
+        procs = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+                 for _ in range(n)]
+        try:
+            time.sleep(0.5)  # let them reach the scheduler
+            yield procs
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+    return running()
+
+
+def logit_agreement(reference: torch.Tensor, other: torch.Tensor) -> dict:
+    """Largest absolute logit difference and the share (%) of pixels whose
+    class (argmax) changes, ``other`` against ``reference``."""
+    reference, other = reference.float(), other.float()
+    return dict(max_diff=float((reference - other).abs().max()),
+                changed=float((reference.argmax(1) != other.argmax(1)).float().mean()) * 100)
+
+
+def _our_levers(model) -> dict:
+    from artseg_mm.models.layers import WinogradConv2d, nnpack_usable
+    levers = {k: v for k, v in dict(model.test_cfg).items()
+              if k in ('fuse_conv_bn', 'autocast_dtype')}
+    levers['channels_last'] = getattr(model, 'channels_last', False)
+    n_wino = sum(isinstance(m, WinogradConv2d) and m.kernel_size == (3, 3)
+                 for m in model.modules())
+    levers['winograd_3x3_convs'] = (
+        f'{n_wino} (NNPACK {"on" if nnpack_usable() else "unavailable"})')
+    return levers
+
+
+def _ratio_rows(encoder, cands, result, precisions, phases=('train', 'infer')) -> List[str]:
+    """ours / peer for every precision of ours against the peer in fp32 (as its
+    users run it) and in the same precision."""
+    ours = cands[0].name
+    rows = []
+    for peer in cands[1:]:
+        for p in precisions:
+            for q in dict.fromkeys([precisions[0], p]):
+                a, b = result.get((ours, p), {}), result.get((peer.name, q), {})
+                cells = [_ratio(a.get(ph), b.get(ph)) for ph in phases]
+                rows.append(f'| {encoder} | ours {p} / {peer.name} {q} | ' + ' | '.join(cells)
+                            + ' |')
+    return rows
+
+
 def bench_models(args, child: Callable[[dict], dict], device) -> List[str]:
-    rows, notes = [], []
+    precisions = step_precisions(args, device)
+    rows, ratio_rows, load_rows, notes = [], [], [], []
     for encoder in args.encoders:
         cands = candidates(encoder, args)
-        result: Dict[str, dict] = {c.name: {} for c in cands}
+        result: Dict[tuple, dict] = {(c.name, p): {} for c in cands for p in precisions}
+        errors: Dict[str, str] = {}
         built = []
         for c in cands:
             try:
-                model = c.build(args.infer_size).to(device)
-                built.append((c, model))
+                built.append((c, seeded(c.build, args.infer_size).to(device)))
             except Exception as exc:  # a peer that cannot build this encoder
                 if c.kind == 'ours':
                     raise
-                result[c.name]['error'] = f'{type(exc).__name__}: {exc}'[:160]
-                print(f'[{encoder}] {c.name}: not built: {result[c.name]["error"]}')
+                errors[c.name] = f'{type(exc).__name__}: {exc}'[:160]
+                print(f'[{encoder}] {c.name}: not built: {errors[c.name]}')
+        facts = {}
         for c, model in built:
-            result[c.name]['params'] = sum(p.numel() for p in model.parameters()) / 1e6
-            result[c.name]['gflops'], reason = try_gflops(
-                model.eval(), device, (args.infer_size, args.infer_size))
+            gf, reason = try_gflops(model.eval(), device, (args.infer_size, args.infer_size))
+            facts[c.name] = dict(params=sum(p.numel() for p in model.parameters()) / 1e6,
+                                 gflops=gf)
             if reason:
                 notes.append(f'- {encoder}, {c.name}: FLOPs n/a: {reason}')
             if c.kind == 'ours':
-                result[c.name]['levers'] = {
-                    k: v for k, v in dict(model.test_cfg).items()
-                    if k in ('fuse_conv_bn', 'autocast_dtype')}
-                result[c.name]['levers']['channels_last'] = getattr(
-                    model, 'channels_last', False)
-                from artseg_mm.models.layers import WinogradConv2d, nnpack_usable
-                n_wino = sum(isinstance(m, WinogradConv2d) and m.kernel_size == (3, 3)
-                             for m in model.modules())
-                result[c.name]['levers']['winograd_3x3_convs'] = (
-                    f'{n_wino} (NNPACK {"on" if nnpack_usable() else "unavailable"})')
-        infer_steps = [InferStep(c, m, args, device) for c, m in built]
-        for (c, _), t in zip(built, time_interleaved(infer_steps, args, device)):
-            result[c.name]['infer'] = t
-        del infer_steps, built
-        train_steps = []
-        for c in cands:
-            if 'error' in result[c.name]:
-                continue
-            train_steps.append(TrainStep(c, c.build(args.train_size).to(device),
-                                         args, device))
-        for step, t in zip(train_steps, time_interleaved(train_steps, args, device)):
-            result[step.cand.name]['train'] = t
-            result[step.cand.name]['optimizer'] = describe_optimizer(step.opt)
-        del train_steps
+                facts[c.name]['levers'] = _our_levers(model)
+        infer_steps = [InferStep(c, m, args, device, p) for c, m in built for p in precisions]
+        train_steps = [TrainStep(c, seeded(c.build, args.train_size).to(device), args,
+                                 device, p)
+                       for c in cands if c.name not in errors for p in precisions]
+        for step, t in time_by_precision(infer_steps, args, device):
+            result[(step.cand.name, step.precision)]['infer'] = t
+        for step in infer_steps:  # each precision's logits against the first's
+            if step.precision != precisions[0]:
+                reference = next(s for s in infer_steps if s.cand is step.cand)
+                result[(step.cand.name, step.precision)].update(
+                    logit_agreement(reference(), step()))
+        for step, t in time_by_precision(train_steps, args, device):
+            result[(step.cand.name, step.precision)]['train'] = t
+            result[(step.cand.name, step.precision)]['optimizer'] = describe_optimizer(step.opt)
+        if args.background_load:
+            with busy_processes(args.background_load):
+                loaded = {(s.cand.name, s.precision, ph): t
+                          for ph, steps in (('infer', infer_steps), ('train', train_steps))
+                          for s, t in time_by_precision(steps, args, device)}
+            for p in precisions:
+                for peer in cands[1:]:
+                    for ph in ('train', 'infer'):
+                        ours_k, peer_k = (cands[0].name, p), (peer.name, p)
+                        if peer.name in errors:
+                            continue
+                        before = result[ours_k][ph] / result[peer_k][ph]
+                        after = loaded[(*ours_k, ph)] / loaded[(*peer_k, ph)]
+                        load_rows.append(
+                            f'| {encoder} | {peer.name} | {p} | {ph} | {before:.2f}x | '
+                            f'{after:.2f}x | {(after / before - 1) * 100:+.1f}% | '
+                            f'{loaded[(*ours_k, ph)]:.3f} |')
+        del infer_steps, train_steps, built
         if not args.no_memory:
             for i, c in enumerate(cands):
-                if 'error' in result[c.name]:
+                if c.name in errors:
                     continue
                 for phase in ('infer', 'train'):
-                    mem = child(dict(encoder=encoder, index=i, phase=phase))
-                    result[c.name][f'mem_{phase}'] = mem['peak']
-                    result[c.name][f'mem_{phase}_delta'] = mem['peak'] - mem['base']
-        ours = result[cands[0].name]
+                    mem = child(dict(encoder=encoder, index=i, phase=phase,
+                                     precision=precisions[0]))
+                    result[(c.name, precisions[0])][f'mem_{phase}'] = (
+                        f'{mem["peak"]:.0f} ({mem["peak"] - mem["base"]:.0f})')
         for c in cands:
-            r = result[c.name]
-            if 'error' in r:
-                rows.append(f'| {encoder} | {c.name} | not buildable: {r["error"]} '
-                            '| | | | | | | |')
+            if c.name in errors:
+                rows.append(f'| {encoder} | {c.name} | | not buildable: {errors[c.name]} '
+                            '| | | | | | |')
                 continue
-            is_ours = c.kind == 'ours'
-            rows.append(
-                f'| {encoder} | {c.name} | {r["params"]:.1f} | {_fmt(r["gflops"], ".1f")} | '
-                f'{r["train"]:.3f} | {"" if is_ours else _ratio(ours["train"], r["train"])} | '
-                f'{r["infer"]:.3f} | {"" if is_ours else _ratio(ours["infer"], r["infer"])} | '
-                f'{_fmt(r.get("mem_train"), ".0f")} ({_fmt(r.get("mem_train_delta"), ".0f")}) | '
-                f'{_fmt(r.get("mem_infer"), ".0f")} ({_fmt(r.get("mem_infer_delta"), ".0f")}) |')
-        notes.append(f'- {encoder}: ours {ours.get("levers")}; optimizers: ' + '; '.join(
-            f'{c.name}: {result[c.name]["optimizer"]}' for c in cands
-            if 'optimizer' in result[c.name]))
+            for p in precisions:
+                r, f = result[(c.name, p)], facts[c.name]
+                agree = ('(reference)' if p == precisions[0] else
+                         f'{r["max_diff"]:.3g} / {r["changed"]:.3f}%')
+                rows.append(
+                    f'| {encoder} | {c.name} | {p} | {f["params"]:.1f} | '
+                    f'{_fmt(f["gflops"], ".1f")} | {r["train"]:.3f} | {r["infer"]:.3f} | '
+                    f'{agree} | {r.get("mem_train", "-")} | {r.get("mem_infer", "-")} |')
+        ratio_rows += _ratio_rows(encoder, [c for c in cands if c.name not in errors],
+                                  result, precisions)
+        notes.append(f'- {encoder}: ours {facts[cands[0].name]["levers"]}; optimizers: '
+                     + '; '.join(f'{c.name}: {result[(c.name, precisions[0])]["optimizer"]}'
+                                 for c in cands if c.name not in errors))
         print(notes[-1])
-        print('\n'.join(rows[-len(cands):]), flush=True)
+        print('\n'.join(rows[-len(cands) * len(precisions):] + ratio_rows[-len(cands):]),
+              flush=True)
     mem_unit = ('CUDA max allocated MiB (above model)' if device.type == 'cuda'
                 else 'peak RSS MiB (above built model)')
     flops = gflops_header((args.infer_size, args.infer_size))
-    return [f'| encoder | model | params (M) | {flops} | train step (s) | ours/peer | '
-            f'inference (s) | ours/peer | train {mem_unit} | inference {mem_unit} |',
-            '|---|---|---|---|---|---|---|---|---|---|', *rows, '', *notes]
+    lines = [f'| encoder | model | precision | params (M) | {flops} | train step (s) | '
+             f'inference (s) | logits vs its {precisions[0]}: max abs diff / pixels '
+             f'changed | train {mem_unit} | inference {mem_unit} |',
+             '|---|---|---|---|---|---|---|---|---|---|', *rows, '',
+             '| encoder | ours / peer | train step | inference |', '|---|---|---|---|',
+             *ratio_rows]
+    if load_rows:
+        lines += ['', f'with {args.background_load} busy process(es) beside the benchmark '
+                  '(each spins one core):', '',
+                  '| encoder | peer | precision | phase | ours/peer alone | ours/peer loaded '
+                  '| change | ours loaded (s) |', '|---|---|---|---|---|---|---|---|',
+                  *load_rows]
+    return lines + ['', *notes]
 
 
 def bench_slide(args, child: Callable[[dict], dict], device) -> List[str]:

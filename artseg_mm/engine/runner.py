@@ -7,7 +7,9 @@ twice (128 lines). A person reading a training or test run then scrolls past
 hundreds of lines to find the losses. ``ArtSegRunner`` (``runner_type`` in
 ``configs/_base_/default_runtime.py``) sends those records, the order of the
 hooks and mmengine's own deprecation notices to the log file only; everything
-else, and every record in the file, is as mmengine writes it.
+else, and every record in the file, is as mmengine writes it. Its dataloaders
+with ``num_workers=0`` draw the augmentations one worker process would
+(:class:`~artseg_mm.engine.main_process_loading.WorkerSeededDataLoader`).
 """
 import logging
 
@@ -15,6 +17,8 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from mmseg.registry import RUNNERS
+
+from .main_process_loading import with_worker_seeded_loading
 
 # starts of the messages that go to the log file only: the config, the order of
 # the hooks and the per-parameter optimizer options (the system environment, which
@@ -47,7 +51,13 @@ def quiet_console(logger: logging.Logger) -> None:
 @RUNNERS.register_module()
 class ArtSegRunner(Runner):
     """mmengine's ``Runner`` with the config dump and per-parameter optimizer
-    lines in the log file only (``<work_dir>/<timestamp>/<timestamp>.log``)."""
+    lines in the log file only (``<work_dir>/<timestamp>/<timestamp>.log``), and
+    main-process loading that trains as one worker process does."""
+
+    @staticmethod
+    def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
+        return with_worker_seeded_loading(
+            Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed))
 
     def build_logger(self, log_level='INFO', log_file=None, **kwargs) -> MMLogger:
         logger = super().build_logger(log_level=log_level, log_file=log_file, **kwargs)

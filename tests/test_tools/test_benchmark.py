@@ -87,3 +87,54 @@ def test_the_mmseg_native_peer_runs_a_step():
     assert type(model.backbone).__name__ == 'SwinTransformer'
     assert bench.InferStep(peer, model, args, device)().shape == (1, 2, 64, 64)
     assert torch.isfinite(bench.TrainStep(peer, peer.build(64), args, device)())
+
+
+def test_precisions_timed_follow_the_cpu_and_the_flags():
+    from artseg_mm.engine import cpu_supports_bf16
+    cpu = torch.device('cpu')
+    parse = bench.build_parser().parse_args
+    assert bench.step_precisions(parse([]), cpu) == (
+        ['fp32', 'bf16'] if cpu_supports_bf16() else ['fp32'])
+    assert bench.step_precisions(parse(['--fp32-only']), cpu) == ['fp32']
+    assert bench.step_precisions(parse(['--amp']), cpu) == ['bf16']
+    assert bench.step_precisions(parse(['--amp']), torch.device('cuda')) == ['fp16']
+    features = bench.cpu_features()
+    assert 'oneDNN bf16 kernels: ' + ('yes' if cpu_supports_bf16() else 'no') in features
+    assert torch.backends.cpu.get_cpu_capability() in features
+
+
+def test_logit_agreement_counts_changed_classes():
+    reference = torch.tensor([[[[2.0, 0.0], [1.0, 3.0]], [[0.0, 1.0], [0.5, 0.0]]]])
+    other = reference.clone()
+    other[0, 0, 0, 1] = 1.5  # that pixel now argmaxes to class 0
+    agreement = bench.logit_agreement(reference, other)
+    assert agreement == dict(max_diff=1.5, changed=25.0)
+
+
+def test_bf16_inference_of_each_upernet_keeps_its_classes():
+    """The bf16 rows' lever: each study UPerNet's logits under CPU bf16 autocast
+    against its own fp32 logits (random weights, 256 px). Differences stay at
+    bf16's rounding (2% of the logits' range), a class flips only where the fp32
+    logits nearly tie, and few flip: 0.5% of pixels, except on the untrained
+    CoaT, whose logits reach about 60 with many near-ties (1.5%; 0.1% with
+    another seed)."""
+    args = bench.build_parser().parse_args(['--infer-size', '256'])
+    device = torch.device('cpu')
+    for encoder, share in (('convnext_tiny', 0.5), ('swin_tiny', 0.5), ('coat_lite_small', 1.5)):
+        ours = bench.candidates(encoder, args)[0]
+        model = bench.seeded(ours.build, 256).eval()
+        fp32 = bench.InferStep(ours, model, args, device, 'fp32')()
+        bf16 = bench.InferStep(ours, model, args, device, 'bf16')()
+        agreement = bench.logit_agreement(fp32, bf16)
+        assert agreement['max_diff'] <= 0.02 * float(fp32.abs().max()), (encoder, agreement)
+        top2 = fp32.topk(2, dim=1).values
+        flipped = fp32.argmax(1) != bf16.float().argmax(1)
+        margin = (top2[:, 0] - top2[:, 1])[flipped]
+        assert bool((margin <= 2 * agreement['max_diff']).all()), encoder
+        assert agreement['changed'] <= share, (encoder, agreement)
+
+
+def test_busy_processes_run_only_inside_the_block():
+    with bench.busy_processes(2) as procs:
+        assert len(procs) == 2 and all(p.poll() is None for p in procs)
+    assert all(p.poll() is not None for p in procs)

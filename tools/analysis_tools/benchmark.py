@@ -9,15 +9,21 @@ one process ours (pretrained off) and its peers:
 - the mmseg-native twin where ``configs/reference/`` has one: mmseg's UPerNet
   (512 channels) with mmseg's own SwinTransformer for Swin-Tiny.
 
-and prints parameters, GFLOPs of one forward at ``--infer-size``
+and prints, in fp32 and (on a CPU with bf16 kernels) in bf16 autocast, with
+the CPU's features in the header, parameters, GFLOPs of one forward at ``--infer-size``
 (``artseg_mm.analysis.flops``: mmengine's counter, 1 FLOP per multiply-add, as
 compare.py), the training-step time (forward + backward + optimizer
 step: ours with the optimizer its config builds, the peers with
 ``torch.optim.AdamW(model.parameters())``, PyTorch's defaults), the
 inference time per image at 512x512, peak memory (peak RSS of a fresh
 subprocess on CPU; ``torch.cuda.max_memory_allocated`` on CUDA) and ours / peer
-ratios. Warm-up, then ``--repeats`` rounds interleaved between ours and the
-peers (drift from other load hits all alike), medians; threads fixed.
+ratios against each peer in fp32 and in the same precision, and how far each
+model's bf16 logits are from its fp32 logits (largest difference, share of
+pixels whose class changes). Warm-up, then ``--repeats`` rounds interleaved
+between ours and the peers, one precision at a time (drift from other load hits
+all alike), medians; threads fixed; weights seeded. ``--background-load N``
+times them again beside N processes that each spin a core and prints ours/peer
+with and without them.
 
 ``--slide`` instead times sliding-window inference of our model on a
 ``--slide-size`` square input (default 4096) for window batch sizes
@@ -32,6 +38,10 @@ batch (and bf16 where the CPU has bf16 kernels, or on CUDA) against mmseg's
 second with peak memory, and the share of pixels each option changes against
 the first ``infer`` run (see ``artseg_mm.analysis.scan_speed``).
 
+``--overlaps F ...`` times and scores the sliding windows of a ``--scan-model``
+work dir at those window overlaps: the validation split's mIoU and a scan's
+mask against the largest overlap (see ``artseg_mm.analysis.window_overlap``).
+
 With a config and a checkpoint as its first arguments it is mmseg's
 ``benchmark.py`` (same flags: ``--log-interval``, ``--work-dir``,
 ``--repeat-times``), images per second on the test split, working on splits under
@@ -43,6 +53,8 @@ Examples::
     python tools/analysis_tools/benchmark.py --device cuda --amp
     python tools/analysis_tools/benchmark.py --slide --encoders convnext_tiny
     python tools/analysis_tools/benchmark.py --scan --slide-batch-sizes 1 4
+    python tools/analysis_tools/benchmark.py --background-load 1 --no-memory
+    python tools/analysis_tools/benchmark.py --overlaps 0 0.25 0.5 --scan-model WORK_DIR
     python tools/analysis_tools/benchmark.py CONFIG CHECKPOINT --work-dir DIR
 """
 import json
@@ -56,7 +68,8 @@ import torch
 from artseg_mm.analysis.fps import run_fps_benchmark
 from artseg_mm.analysis.speed import (ROOT, bench_models, bench_scan, bench_slide,
                                       build_parser, child_memory, child_scan, child_slide,
-                                      header)
+                                      header, print_report)
+from artseg_mm.analysis.window_overlap import overlap_table
 
 
 def parse_args(argv=None):
@@ -96,14 +109,14 @@ def main(argv=None):
         return
     lines = header(args, device)
     print('\n'.join(lines), flush=True)
-    table = (bench_scan if args.scan else bench_slide if args.slide
-             else bench_models)(args, lambda spec: run_child(spec, parent_argv), device)
-    text = '\n'.join([*lines, '', *table, '',
-                      'command: python tools/analysis_tools/benchmark.py ' + ' '.join(argv)])
-    print(text)
-    if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+    if args.overlaps:
+        table = overlap_table(args.scan_model, args.overlaps, args.overlap_scan_size,
+                              args.slide_batch_sizes[-1])
+    else:
+        table = (bench_scan if args.scan else bench_slide if args.slide
+                 else bench_models)(args, lambda spec: run_child(spec, parent_argv), device)
+    print_report([*lines, '', *table],
+                 'python tools/analysis_tools/benchmark.py ' + ' '.join(argv), args.out)
 
 
 if __name__ == '__main__':

@@ -18,12 +18,13 @@ Why it exists (each a line where mmseg falls short):
   argument because it changes the backbone's memory format for training too):
   ``fuse_conv_bn`` (conv+BN folded in an inference copy, so training weights are
   never touched) and ``autocast_dtype`` ('bfloat16' on CPUs with bf16 support,
-  'float16'/'bfloat16' on CUDA).
+  'float16'/'bfloat16' on CUDA); under CPU bf16 the inference copy holds its
+  conv and linear weights in bf16, so they are not cast again every forward.
 """
 import contextlib
 import copy
 import logging
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -94,6 +95,27 @@ def fuse_conv_bn_(module: nn.Module) -> int:
     for child in module.children():
         fused += fuse_conv_bn_(child)
     return fused
+
+
+def bf16_weight_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose conv and linear weights and biases are stored in
+    bfloat16, for inference under CPU bf16 autocast only.
+
+    Why: autocast casts every fp32 weight to bf16 again on every forward (it
+    caches casts only within one autocast region), a pass over all the weights
+    per image or window batch; stored in bf16 they are used as they are. The
+    cast is autocast's own rounding, so the logits are the same. Norm layers
+    and other parameters stay fp32, as autocast keeps them.
+    """
+    low = copy.deepcopy(model)
+    for module in low.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            for name in ('weight', 'bias'):
+                param = getattr(module, name)
+                if param is not None:
+                    setattr(module, name, nn.Parameter(param.detach().to(torch.bfloat16),
+                                                       requires_grad=False))
+    return low.eval()
 
 
 def slide_windows(h_img: int, w_img: int, crop_size: Sequence[int],
@@ -260,23 +282,44 @@ class ArtSegEncoderDecoder(EncoderDecoder):
 
     def _drop_fused(self) -> None:
         self.__dict__.pop('_fused_copy', None)
+        self.__dict__.pop('_bf16_copy', None)
 
-    def _inference_model(self) -> 'ArtSegEncoderDecoder':
-        """``self``, or (with ``test_cfg.fuse_conv_bn`` in eval mode) a cached
-        copy with conv+BN folded; the copy is kept outside the module tree (not
-        in ``state_dict``) and dropped on ``train()``, ``to()``/``_apply`` and
-        ``load_state_dict``."""
-        if self.training or not (self.test_cfg or {}).get('fuse_conv_bn', False):
+    def _runs_cpu_bf16(self, device_type: str) -> bool:
+        """Whether inference on ``device_type`` runs under CPU bfloat16 autocast:
+        ``test_cfg.autocast_dtype`` says so, or it is unset and the caller's
+        autocast region is bf16."""
+        if device_type != 'cpu':
+            return False
+        name = (self.test_cfg or {}).get('autocast_dtype', None)
+        if name is not None:
+            return _AUTOCAST_DTYPES.get(name) == torch.bfloat16
+        return (torch.is_autocast_enabled('cpu')
+                and torch.get_autocast_dtype('cpu') == torch.bfloat16)
+
+    def _inference_model(self, device_type: Optional[str] = None) -> 'ArtSegEncoderDecoder':
+        """``self``, or in eval mode a cached copy: conv+BN folded with
+        ``test_cfg.fuse_conv_bn``, and under CPU bf16 autocast with its conv and
+        linear weights stored in bf16 (:func:`bf16_weight_copy`). Copies are
+        kept outside the module tree (not in ``state_dict``) and dropped on
+        ``train()``, ``to()``/``_apply`` and ``load_state_dict``."""
+        if self.training:
             return self
-        fused = self.__dict__.get('_fused_copy')
-        if fused is None:
-            fused = copy.deepcopy(self)
-            fused.test_cfg = copy.deepcopy(self.test_cfg)
-            fused.test_cfg['fuse_conv_bn'] = False
-            fuse_conv_bn_(fused)
-            fused.eval()
-            self.__dict__['_fused_copy'] = fused
-        return fused
+        model = self
+        if (self.test_cfg or {}).get('fuse_conv_bn', False):
+            model = self.__dict__.get('_fused_copy')
+            if model is None:
+                model = copy.deepcopy(self)
+                model.test_cfg = copy.deepcopy(self.test_cfg)
+                model.test_cfg['fuse_conv_bn'] = False
+                fuse_conv_bn_(model)
+                model.eval()
+                self.__dict__['_fused_copy'] = model
+        device_type = device_type or next(self.parameters()).device.type
+        if not self._runs_cpu_bf16(device_type):
+            return model
+        if '_bf16_copy' not in self.__dict__:
+            self.__dict__['_bf16_copy'] = bf16_weight_copy(model)
+        return self.__dict__['_bf16_copy']
 
     def _autocast(self, device_type: str):
         name = (self.test_cfg or {}).get('autocast_dtype', None)
@@ -297,8 +340,8 @@ class ArtSegEncoderDecoder(EncoderDecoder):
         if not all(m['ori_shape'] == ori_shape for m in batch_img_metas):
             print_log('Image shapes are different in the batch.',
                       logger='current', level=logging.WARN)
-        model = self._inference_model()
         with self._autocast(inputs.device.type):
+            model = self._inference_model(inputs.device.type)
             if mode == 'slide':
                 return model.slide_inference(inputs, batch_img_metas)
             return model.whole_inference(inputs, batch_img_metas).float()

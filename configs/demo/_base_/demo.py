@@ -23,11 +23,15 @@ demo_train_pipeline = [
          magnitude_std='inf', prob=0.5),
     dict(type='PackSegInputs', meta_keys=demo_meta_keys),
 ]
+# Loading in the main process: on a 2-core CPU a worker process beside the
+# training's two threads made the steps slower (tools/analysis_tools/
+# time_demo_training.py, table in the README). ArtSegRunner's loader then draws
+# the augmentations one worker would, so the results are those of num_workers=1.
 demo_train_dataloader = dict(
     batch_size=4,
-    num_workers=1,
+    num_workers=0,
     dataset=dict(data_root=demo_data_root, pipeline=demo_train_pipeline))
-demo_val_dataloader = dict(num_workers=1, dataset=dict(data_root=demo_data_root))
+demo_val_dataloader = dict(num_workers=0, dataset=dict(data_root=demo_data_root))
 demo_model = dict(
     backbone=dict(pretrained=False),  # no network here: random init
     data_preprocessor=dict(size=demo_crop_size),

@@ -160,3 +160,36 @@ def test_bad_config_errors():
     head = MODELS.build(head_cfg(chs))
     with pytest.raises(ValueError, match='4 feature maps.*got 3'):
         head(features(chs)[:3])
+
+
+def fusion_input_formats(head, feats):
+    """Whether the fusion conv's input was channels-last, per forward."""
+    seen = []
+    hook = head.fpn_bottleneck.conv.register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    try:
+        return head(feats), seen
+    finally:
+        hook.remove()
+
+
+def test_bf16_runs_channels_last_with_the_logits_of_nchw():
+    in_channels = BACKBONE_CHANNELS['convnext_tiny']
+    torch.manual_seed(0)
+    head = MODELS.build(head_cfg(in_channels)).eval()
+    nchw = MODELS.build(head_cfg(in_channels, channels_last_under_bf16=False)).eval()
+    nchw.load_state_dict(head.state_dict())
+    feats = features(in_channels, batch=1, size=64)
+    with torch.no_grad():
+        fp32, fp32_formats = fusion_input_formats(head, feats)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            bf16, bf16_formats = fusion_input_formats(head, feats)
+            bf16_nchw, nchw_formats = fusion_input_formats(nchw, feats)
+    assert fp32_formats == [False]  # float32 stays NCHW (NNPACK's layout)
+    assert bf16_formats == [True] and nchw_formats == [False]
+    # the same convs in another memory layout: equal up to bf16 rounding
+    torch.testing.assert_close(bf16.float(), bf16_nchw.float(), rtol=0.02, atol=0.02)
+    scale = fp32.abs().max()
+    assert (bf16.float() - fp32).abs().max() <= 0.02 * scale
+    changed = (bf16.float().argmax(1) != fp32.argmax(1)).float().mean()
+    assert changed <= 0.005

@@ -239,6 +239,30 @@ def test_channels_last_and_bf16_autocast_match_fp32():
         fast.inference(x, _metas(x))
 
 
+def test_bf16_inference_copy_gives_autocasts_logits_from_bf16_weights():
+    model = _build(_cfg(test_cfg=dict(mode='whole', fuse_conv_bn=True,
+                                      autocast_dtype='bfloat16')))
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        got = model.inference(x, _metas(x))
+        fused = model.__dict__['_fused_copy']  # fp32 weights, cast by autocast
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            want = fused.whole_inference(x, _metas(x)).float()
+    assert torch.equal(got, want)
+    low = model._inference_model('cpu')
+    convs = [m for m in low.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # training weights
+    assert not any('_bf16_copy' in k for k in model.state_dict())
+    # fp32 inference and training get no bf16 weights; train() drops the copy
+    model.test_cfg['autocast_dtype'] = None
+    assert model._inference_model('cpu') is model.__dict__['_fused_copy']
+    with torch.autocast('cpu', dtype=torch.bfloat16):  # a caller's bf16 region
+        assert model._inference_model('cpu') is low
+    model.train()
+    assert '_bf16_copy' not in model.__dict__ and model._inference_model('cpu') is model
+
+
 # ------------------------------------------------------------ checkpoints
 def test_checkpoint_that_does_not_match_the_model(tmp_path):
     model = _build(_cfg())
