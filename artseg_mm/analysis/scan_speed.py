@@ -11,12 +11,18 @@
 
 Each returns seconds, megapixels per second, peak RSS above the built model and
 the mask, so the caller can say which share of pixels a speed option changes.
+``bench_scan``/``child_scan`` make that table, ``bench_slide``/``child_slide``
+the ``--slide`` one (our batched sliding windows against mmseg's loop on a
+random image).
 """
+import os
 import time
-from typing import Optional
+from typing import Callable, List, Optional
 
 import numpy as np
 import torch
+
+from .speed import ROOT, _autocast, _build_mm, _metas, _sync, our_cfg
 
 METHODS = ('infer', 'mmseg_slide', 'mmseg_inferencer')
 
@@ -89,3 +95,113 @@ def run_method(method: str, model_source: str, checkpoint: Optional[str], size: 
     return dict(seconds=seconds, mpix_per_s=size * size / 1e6 / seconds, base_mib=base,
                 peak_mib=peak_rss_mib(), windows=count_windows(model, (size, size)),
                 mask=mask)
+
+
+# ------------------------------------------- benchmark.py --slide / --scan
+def child_slide(spec: dict, args) -> dict:
+    """In a fresh process: our model, sliding-window inference on one
+    --slide-size square image with window batch size ``spec['batch']``."""
+    from artseg_mm.utils.memory import peak_rss_mib, reset_peak_rss
+    device = torch.device(args.device)
+    cfg = our_cfg(spec['encoder'], None, args.cfg_options)
+    test_cfg = dict(cfg.model.test_cfg)
+    test_cfg.update(mode='slide', crop_size=tuple(test_cfg['crop_size']),
+                    stride=tuple(test_cfg['stride']), batch_size=spec['batch'])
+    cfg.model.test_cfg = test_cfg
+    model = _build_mm(cfg.model).to(device).eval()
+    s = args.slide_size
+    x = torch.randn(1, 3, s, s, device=device)
+    crop = test_cfg['crop_size']
+    with torch.inference_mode(), _autocast(args, device):  # warm-up, one window batch
+        warm = torch.randn(spec['batch'], 3, *crop, device=device)
+        model.encode_decode(warm, _metas(warm))
+    del warm
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    base = (torch.cuda.memory_allocated() / 2**20 if device.type == 'cuda'
+            else reset_peak_rss())
+    t0 = time.perf_counter()
+    with torch.inference_mode(), _autocast(args, device):
+        if spec['stock']:
+            from mmengine.config import ConfigDict
+            from mmseg.models.segmentors import EncoderDecoder
+            model.test_cfg = ConfigDict(test_cfg)
+            out = EncoderDecoder.slide_inference(model, x, _metas(x))
+        else:
+            out = model.inference(x, _metas(x))
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == 'cuda'
+            else peak_rss_mib())
+    from artseg_mm.models.segmentors import slide_windows
+    n_windows = len(slide_windows(s, s, test_cfg['crop_size'], test_cfg['stride']))
+    return dict(seconds=seconds, base=base, peak=peak, windows=n_windows,
+                output_mib=out.numel() * out.element_size() / 2**20)
+
+
+def bench_slide(args, child: Callable[[dict], dict], device) -> List[str]:
+    rows = ['| encoder | method | window batch | windows | time (s) | '
+            'peak memory MiB (above built model) | output MiB |',
+            '|---|---|---|---|---|---|---|']
+    for encoder in args.encoders:
+        runs = [(False, b) for b in args.slide_batch_sizes]
+        if not args.no_slide_stock:
+            runs.append((True, 1))
+        for stock, batch in runs:
+            r = child(dict(encoder=encoder, batch=batch, stock=stock, slide=True))
+            method = ("mmseg stock slide_inference" if stock
+                      else 'ours (batched, in-place accumulation)')
+            rows.append(f'| {encoder} | {method} | {batch} | {r["windows"]} | '
+                        f'{r["seconds"]:.1f} | {r["peak"]:.0f} ({r["peak"] - r["base"]:.0f}) '
+                        f'| {r["output_mib"]:.0f} |')
+            print(rows[-1], flush=True)
+    return [f'sliding-window inference, 1x3x{args.slide_size}x{args.slide_size}', '',
+            *rows]
+
+
+def child_scan(spec: dict, args) -> dict:
+    """In a fresh process: one scan_speed method; the mask goes to a .npy file."""
+    import numpy as np
+
+    import artseg_mm  # noqa: F401
+    model = spec['model'] if os.path.isabs(spec['model']) else os.path.join(ROOT, spec['model'])
+    result = run_method(spec['method'], model, spec['checkpoint'], spec['size'],
+                        spec['batch'], spec['bf16'], args.device)
+    np.save(spec['mask_path'], result.pop('mask'))
+    return result
+
+
+def bench_scan(args, child: Callable[[dict], dict], device) -> List[str]:
+    import tempfile
+
+    import numpy as np
+
+    from artseg_mm.engine import cpu_supports_bf16
+    bf16 = device.type == 'cuda' or cpu_supports_bf16()
+    runs = [('infer', b, False) for b in args.slide_batch_sizes]
+    if bf16:
+        runs.append(('infer', args.slide_batch_sizes[-1], True))
+    runs += [('mmseg_slide', None, False), ('mmseg_inferencer', None, False)]
+    rows = ['| method | window batch | precision | windows | time (s) | Mpx/s | '
+            'peak RSS above the built model (MiB) | pixels changed vs first row |',
+            '|---|---|---|---|---|---|---|---|']
+    reference = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (method, batch, use_bf16) in enumerate(runs):
+            mask_path = os.path.join(tmp, f'{k}.npy')
+            r = child(dict(scan=True, method=method, batch=batch, bf16=use_bf16,
+                               model=args.scan_model, checkpoint=args.scan_checkpoint,
+                               size=args.scan_size, mask_path=mask_path))
+            mask = np.load(mask_path)
+            reference = mask if reference is None else reference
+            changed = float((mask != reference).mean()) * 100
+            rows.append(f'| {method} | {batch or "config"} | '
+                        f'{"bf16" if use_bf16 else "fp32"} | {r["windows"]} | '
+                        f'{r["seconds"]:.1f} | {r["mpix_per_s"]:.3f} | '
+                        f'{r["peak_mib"] - r["base_mib"]:.0f} | {changed:.4f}% |')
+            print(rows[-1], flush=True)
+    note = ('' if bf16 else 'bf16: not run, this CPU has no bf16 kernels '
+            '(avx512_bf16/amx_bf16); infer.py --bf16 falls back to fp32 here')
+    return [f'one {args.scan_size}x{args.scan_size} scan, model {args.scan_model}', note,
+            '', *rows]

@@ -66,9 +66,9 @@ from typing import List
 import torch
 
 from artseg_mm.analysis.fps import run_fps_benchmark
-from artseg_mm.analysis.speed import (ROOT, bench_models, bench_scan, bench_slide,
-                                      build_parser, child_memory, child_scan, child_slide,
-                                      header, print_report)
+from artseg_mm.analysis.scan_speed import bench_scan, bench_slide, child_scan, child_slide
+from artseg_mm.analysis.speed import (ROOT, bench_models, build_parser, child_memory, header,
+                                      print_report)
 from artseg_mm.analysis.window_overlap import overlap_table
 
 
