@@ -10,13 +10,8 @@ from torch import Tensor
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
+from ..layers import cpu_bf16_autocast_enabled
 from .input_checks import check_num_inputs
-
-
-def cpu_bf16_autocast(x: Tensor) -> bool:
-    """Whether ``x`` is on the CPU inside a bfloat16 autocast region."""
-    return (x.device.type == 'cpu' and torch.is_autocast_enabled('cpu')
-            and torch.get_autocast_dtype('cpu') == torch.bfloat16)
 
 
 class PoolingPyramid(nn.ModuleList):
@@ -174,7 +169,8 @@ class UPerFeatureHead(BaseDecodeHead):
         """
         check_num_inputs(self, inputs)
         inputs = self._transform_inputs(inputs)
-        if self.channels_last_under_bf16 and cpu_bf16_autocast(inputs[0]):
+        if (self.channels_last_under_bf16 and inputs[0].device.type == 'cpu'
+                and cpu_bf16_autocast_enabled()):
             inputs = [x.contiguous(memory_format=torch.channels_last) for x in inputs]
         laterals = [conv(x) for conv, x in zip(self.lateral_convs, inputs)]
         laterals.append(self.psp_forward(inputs[-1]))

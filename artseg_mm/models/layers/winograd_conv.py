@@ -20,6 +20,13 @@ def nnpack_usable() -> bool:
     return torch.backends.nnpack.is_available() and torch._C._get_nnpack_enabled()
 
 
+def cpu_bf16_autocast_enabled() -> bool:
+    """Whether a CPU autocast region with bfloat16 is active (then the convs are
+    oneDNN's bf16 kernels, not NNPACK's fp32 ones)."""
+    return (torch.is_autocast_enabled('cpu')
+            and torch.get_autocast_dtype('cpu') == torch.bfloat16)
+
+
 def _per_sample(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                 padding: List[int]) -> Tensor:
     # NNPACK's batch-1 entry point (nnp_convolution_inference) is the fast one:

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from timm.models._features import FeatureListNet
 
-from ..layers import WinogradConv2d
+from ..layers import WinogradConv2d, cpu_bf16_autocast_enabled
 
 _AUTOCAST_DTYPES = {'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
                     'float16': torch.float16, 'fp16': torch.float16}
@@ -293,8 +293,7 @@ class ArtSegEncoderDecoder(EncoderDecoder):
         name = (self.test_cfg or {}).get('autocast_dtype', None)
         if name is not None:
             return _AUTOCAST_DTYPES.get(name) == torch.bfloat16
-        return (torch.is_autocast_enabled('cpu')
-                and torch.get_autocast_dtype('cpu') == torch.bfloat16)
+        return cpu_bf16_autocast_enabled()
 
     def _inference_model(self, device_type: Optional[str] = None) -> 'ArtSegEncoderDecoder':
         """``self``, or in eval mode a cached copy: conv+BN folded with
