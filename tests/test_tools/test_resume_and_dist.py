@@ -40,7 +40,9 @@ def train(work_dir, tiny_demo_root, *extra, config=CONFIG, env_extra=None,
     # deterministic kernels and a fixed seed: CPU runs repeat bit for bit
     options = tiny_run_options(tiny_demo_root, epochs=EPOCHS) + [
         'randomness.seed=0', 'randomness.deterministic=True',
-        'train_dataloader.dataset.pipeline.2.crop_size=(96,96)']
+        'train_dataloader.dataset.pipeline.2.crop_size=(96,96)',
+        # the last checkpoint is all a resume needs (each is ~450 MB)
+        'default_hooks.checkpoint.max_keep_ckpts=1']
     return run_tool([PY, REPO / 'tools/train.py', config, '--work-dir', work_dir,
                      *extra, '--cfg-options', *options], env_extra=env_extra,
                     check=check)

@@ -46,7 +46,7 @@ def train_once(config: str, workers: int, threads: int, epochs: int, work_dir: s
            '--work-dir', work_dir, '--cfg-options', f'train_cfg.max_epochs={epochs}',
            'train_cfg.val_interval=1000', f'train_dataloader.num_workers={workers}',
            'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=1000',
-           *cfg_options]
+           'default_hooks.checkpoint.save_last=False', *cfg_options]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
