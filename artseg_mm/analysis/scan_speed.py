@@ -22,7 +22,8 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 
-from .speed import ROOT, _autocast, _build_mm, _metas, _sync, our_cfg
+from .speed import ROOT, _build_mm, _metas, our_cfg
+from .timing import precision_autocast, sync
 
 METHODS = ('infer', 'mmseg_slide', 'mmseg_inferencer')
 
@@ -112,7 +113,7 @@ def child_slide(spec: dict, args) -> dict:
     s = args.slide_size
     x = torch.randn(1, 3, s, s, device=device)
     crop = test_cfg['crop_size']
-    with torch.inference_mode(), _autocast(args, device):  # warm-up, one window batch
+    with torch.inference_mode(), precision_autocast(args, device):  # warm-up, one window batch
         warm = torch.randn(spec['batch'], 3, *crop, device=device)
         model.encode_decode(warm, _metas(warm))
     del warm
@@ -122,7 +123,7 @@ def child_slide(spec: dict, args) -> dict:
     base = (torch.cuda.memory_allocated() / 2**20 if device.type == 'cuda'
             else reset_peak_rss())
     t0 = time.perf_counter()
-    with torch.inference_mode(), _autocast(args, device):
+    with torch.inference_mode(), precision_autocast(args, device):
         if spec['stock']:
             from mmengine.config import ConfigDict
             from mmseg.models.segmentors import EncoderDecoder
@@ -130,7 +131,7 @@ def child_slide(spec: dict, args) -> dict:
             out = EncoderDecoder.slide_inference(model, x, _metas(x))
         else:
             out = model.inference(x, _metas(x))
-    _sync(device)
+    sync(device)
     seconds = time.perf_counter() - t0
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == 'cuda'
             else peak_rss_mib())

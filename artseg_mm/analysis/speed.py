@@ -1,5 +1,6 @@
 """Speed of our segmentors against their peers on the same encoder: the models,
-the timed steps and the tables of ``tools/analysis_tools/benchmark.py``.
+the timed steps and the models table of ``tools/analysis_tools/benchmark.py``
+(how it times: :mod:`.timing`; the --scan and --slide tables: :mod:`.scan_speed`).
 
 ``args`` is that tool's parsed command line; ``child`` runs one measurement in
 a fresh process (its peak memory is clean there) and returns its result.
@@ -9,9 +10,6 @@ import glob
 import json
 import logging
 import os
-import platform
-import statistics
-import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
@@ -19,6 +17,8 @@ import torch
 import torch.nn as nn
 
 from .flops import gflops_header, try_gflops
+from .timing import (amp_precision, busy_processes, cpu_features, logit_agreement,
+                     precision_autocast, seeded, step_precisions, time_by_precision)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_DIR = os.path.join(ROOT, 'configs')
@@ -101,6 +101,9 @@ def build_parser(description: str = 'benchmark ours against peers') -> argparse.
                         '--scan-model work dir at these overlaps (e.g. 0 0.125 0.25 '
                         '0.333 0.5): a --overlap-scan-size scan and the validation split')
     parser.add_argument('--overlap-scan-size', type=int, default=2048)
+    parser.add_argument('--windows', type=int, nargs='+', default=[], metavar='PIXELS',
+                        help='with --overlaps: these window sizes too (default: the '
+                        "config's); encoders built for one input size take only theirs")
     parser.add_argument('--out', help='write the markdown table here too')
     parser.add_argument('--_child', help=argparse.SUPPRESS)
     return parser
@@ -281,38 +284,6 @@ def candidates(encoder: str, args) -> List[Candidate]:
     return out
 
 
-# ----------------------------------------------------------------- timing
-def _sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-AUTOCAST_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-
-def amp_precision(device) -> str:
-    """What ``--amp`` means on ``device``: fp16 (+ GradScaler) on CUDA, bf16 on a CPU."""
-    return 'fp16' if device.type == 'cuda' else 'bf16'
-
-
-def step_precisions(args, device) -> List[str]:
-    """The precisions every model is timed in: ``--amp``'s alone, or fp32 and,
-    on a CPU with bf16 kernels, bf16 too (unless ``--fp32-only``)."""
-    if args.amp:
-        return [amp_precision(device)]
-    from artseg_mm.engine import cpu_supports_bf16
-    if device.type == 'cpu' and cpu_supports_bf16() and not args.fp32_only:
-        return ['fp32', 'bf16']
-    return ['fp32']
-
-
-def _autocast(args, device, precision: Optional[str] = None):
-    precision = precision or (amp_precision(device) if args.amp else 'fp32')
-    if precision == 'fp32':
-        return torch.autocast(device_type=device.type, enabled=False)
-    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[precision])
-
-
 class TrainStep:
     """forward + loss + backward + optimizer step (GradScaler with fp16 AMP)."""
 
@@ -330,7 +301,7 @@ class TrainStep:
 
     def __call__(self):
         self.opt.zero_grad(set_to_none=True)
-        with _autocast(self.args, self.device, self.precision):
+        with precision_autocast(self.args, self.device, self.precision):
             loss = self.cand.loss(self.model, self.x, self.y)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -354,32 +325,11 @@ class InferStep:
                              ).to(device)
 
     def __call__(self):
-        with torch.inference_mode(), _autocast(self.args, self.device, self.precision):
+        with torch.inference_mode(), precision_autocast(self.args, self.device, self.precision):
             out = self.cand.infer(self.model, self.x)
         assert out.shape[-2:] == self.x.shape[-2:], (
             f'{self.cand.name}: output {tuple(out.shape)} is not at input size')
         return out
-
-
-def _time(step, device, clock='wall') -> float:
-    now = time.process_time if clock == 'cpu' else time.perf_counter
-    _sync(device)
-    t0 = now()
-    step()
-    _sync(device)
-    return now() - t0
-
-
-def time_interleaved(steps: List[Callable], args, device) -> List[float]:
-    """Warm up each step, then ``repeats`` rounds ours, peer, ...; medians."""
-    for step in steps:
-        for _ in range(args.warmup):
-            step()
-    times = [[] for _ in steps]
-    for _ in range(args.repeats):
-        for i, step in enumerate(steps):
-            times[i].append(_time(step, device, args.clock))
-    return [statistics.median(t) for t in times]
 
 
 # ------------------------------------------------------ memory subprocess
@@ -414,107 +364,30 @@ def _ratio(ours: Optional[float], peer: Optional[float]) -> str:
     return '-' if ours is None or peer is None else f'{ours / peer:.2f}x'
 
 
-SPEED_CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile')
-
-
-def cpu_features() -> str:
-    """The CPU's model name and the features the timings depend on: its vector
-    flags (Linux /proc/cpuinfo), PyTorch's kernel level, bf16 kernels in oneDNN."""
-    from artseg_mm.engine import cpu_supports_bf16
-    from artseg_mm.models.layers import nnpack_usable
-    name, flags = platform.processor() or platform.machine(), set()
-    if os.path.isfile('/proc/cpuinfo'):
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                key, _, value = line.partition(':')
-                if key.strip() == 'model name':
-                    name = value.strip()
-                elif key.strip() == 'flags':
-                    flags = set(value.split())
-                    break
-    found = (' '.join(f for f in SPEED_CPU_FLAGS if f in flags) or
-             'none of ' + ' '.join(SPEED_CPU_FLAGS)) if flags else 'unknown'
-    return (f'{name}, {os.cpu_count()} logical CPUs; flags: {found}; torch CPU capability '
-            f'{torch.backends.cpu.get_cpu_capability()}; oneDNN bf16 kernels: '
-            f'{"yes" if cpu_supports_bf16() else "no (bf16 rows left out)"}; NNPACK: '
-            f'{"yes" if nnpack_usable() else "no"}')
-
-
-def print_report(lines: List[str], command: str, out: Optional[str] = None) -> None:
-    """Print a tool's table with the command that made it, and write it to ``out``."""
-    text = '\n'.join([*lines, '', f'command: {command}'])
-    print(text)
-    if out:
-        with open(out, 'w') as f:
-            f.write(text + '\n')
-
-
 def header(args, device) -> List[str]:
+    """What the numbers below depend on: torch, device, CPU, threads; for the
+    models table also the precisions, repeats, step shapes and optimizers (the
+    --scan, --slide and --overlaps tables say their own settings)."""
     lines = [f'torch {torch.__version__}, device {device}'
              + (f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else ''),
              'CPU: ' + cpu_features(),
              f'threads: torch.get_num_threads()={torch.get_num_threads()} '
-             f'(--threads {args.threads}), precisions {" ".join(step_precisions(args, device))}'
-             f' (autocast), warm-up {args.warmup}, '
-             f'repeats {args.repeats} interleaved, medians of {args.clock} '
-             f'{"seconds" if args.clock == "wall" else "CPU seconds (all threads)"}',
-             f'train step = forward+loss+backward+optimizer step on {args.train_batch}x3x'
-             f'{args.train_size}x{args.train_size}; inference = logits for 1x3x'
-             f'{args.infer_size}x{args.infer_size}; GFLOPs of one forward at that size',
-             'optimizers: ' + ("AdamW, PyTorch's defaults, for every model (--same-optimizer)"
-                               if args.same_optimizer else
-                               "ours = the one its config builds; peers = AdamW, "
-                               "PyTorch's defaults")]
+             f'(--threads {args.threads})']
     if args.cfg_options:
         lines.append(f'our config overrides: {" ".join(args.cfg_options)}')
-    return lines
-
-
-def seeded(build: Callable[[int], nn.Module], size: int, seed: int = 0) -> nn.Module:
-    """``build(size)`` after seeding torch: the same random weights every run."""
-    torch.manual_seed(seed)
-    return build(size)
-
-
-def time_by_precision(steps: list, args, device) -> list:
-    """``(step, median)`` pairs, the steps of one precision interleaved with each
-    other (ours and its peers alike), one precision after the other. Timed all
-    mixed, a step after one of the other precision ran slower: ours' fp32
-    ConvNeXt-T training step measured 1.0-1.08x of smp's that way, 0.85x so."""
-    pairs = []
-    for precision in dict.fromkeys(s.precision for s in steps):
-        group = [s for s in steps if s.precision == precision]
-        pairs += zip(group, time_interleaved(group, args, device))
-    return pairs
-
-
-def busy_processes(n: int):
-    """``n`` processes that spin a CPU core each, until the context ends: the
-    machine busy with other work, as a shared CPU often is."""
-    import contextlib
-    import subprocess
-    import sys
-
-    @contextlib.contextmanager
-    def running():
-        procs = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
-                 for _ in range(n)]
-        try:
-            time.sleep(0.5)  # let them reach the scheduler
-            yield procs
-        finally:
-            for proc in procs:
-                proc.kill()
-                proc.wait()
-    return running()
-
-
-def logit_agreement(reference: torch.Tensor, other: torch.Tensor) -> dict:
-    """Largest absolute logit difference and the share (%) of pixels whose
-    class (argmax) changes, ``other`` against ``reference``."""
-    reference, other = reference.float(), other.float()
-    return dict(max_diff=float((reference - other).abs().max()),
-                changed=float((reference.argmax(1) != other.argmax(1)).float().mean()) * 100)
+    if args.scan or args.slide or args.overlaps:
+        return lines
+    return lines + [
+        f'precisions {" ".join(step_precisions(args, device))} (autocast), warm-up '
+        f'{args.warmup}, repeats {args.repeats} interleaved, medians of {args.clock} '
+        f'{"seconds" if args.clock == "wall" else "CPU seconds (all threads)"}',
+        f'train step = forward+loss+backward+optimizer step on {args.train_batch}x3x'
+        f'{args.train_size}x{args.train_size}; inference = logits for 1x3x'
+        f'{args.infer_size}x{args.infer_size}; GFLOPs of one forward at that size',
+        'optimizers: ' + ("AdamW, PyTorch's defaults, for every model (--same-optimizer)"
+                          if args.same_optimizer else
+                          "ours = the one its config builds; peers = AdamW, "
+                          "PyTorch's defaults")]
 
 
 def _our_levers(model) -> dict:

@@ -1,14 +1,16 @@
-"""How much the sliding windows' overlap matters: time, mask and accuracy.
+"""How much the sliding windows' overlap and size matter: time, mask and accuracy.
 
-``benchmark.py --overlaps`` runs a trained model (a work dir) with each window
-overlap: the validation split through mmseg's test loop (mIoU with its
-bootstrap interval, as ``tools/test.py`` reports it) and one synthetic scan
-through ``tools/infer.py``'s path (seconds, windows, and the share of its
-pixels whose class differs from the largest overlap's mask). Fewer windows
-are faster in proportion; whether the mask and the accuracy notice is what
-this measures, so an overlap can be chosen from numbers.
+``benchmark.py --overlaps [--windows]`` runs a trained model (a work dir) with
+each window size and overlap: the validation split through mmseg's test loop
+(mIoU with its bootstrap interval, as ``tools/test.py`` reports it) and one
+synthetic scan through ``tools/infer.py``'s path (seconds, windows, and the
+share of its pixels whose class differs from the reference mask: the config's
+window at the largest overlap). Fewer windows are faster in proportion; whether
+the mask and the accuracy notice is what this measures, so a window and an
+overlap can be chosen from numbers.
 """
 import copy
+import os
 import tempfile
 import time
 from typing import List, Sequence
@@ -26,15 +28,19 @@ def stride_for(crop: int, overlap: float) -> int:
     return max(1, round(crop * (1 - overlap)))
 
 
-def validation_metrics(work_dir: str, stride: int) -> dict:
-    """mmseg's test loop on the run's validation split, windows at ``stride``."""
+def validation_metrics(work_dir: str, window: int, stride: int) -> dict:
+    """mmseg's test loop on the run's validation split, ``window`` px windows at
+    ``stride``: its metrics and, with ArtSegMetric, each image's confusion
+    ('confusions', images in path order)."""
     from mmengine.config import Config
 
     from mmseg.registry import RUNNERS
 
     from ..apis.model_loader import find_config_dump
     from ..runtime_checks import find_test_checkpoint
+    from ..evaluation.artseg_metric import load_per_image
     cfg = Config.fromfile(find_config_dump(work_dir))
+    cfg.model.test_cfg.crop_size = (window, window)
     cfg.model.test_cfg.stride = (stride, stride)
     cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
     cfg.test_evaluator = copy.deepcopy(cfg.val_evaluator)
@@ -42,7 +48,7 @@ def validation_metrics(work_dir: str, stride: int) -> dict:
     cfg.log_level = 'WARNING'
     cfg.default_hooks.pop('visualization', None)
     # mmengine keeps one visualizer per name; each run writes to its own folder
-    cfg.visualizer['name'] = f'window_overlap_{stride}_{time.time_ns()}'
+    cfg.visualizer['name'] = f'window_overlap_{window}_{stride}_{time.time_ns()}'
     with tempfile.TemporaryDirectory() as tmp:
         cfg.work_dir = tmp
         if cfg.test_evaluator.get('type') == 'ArtSegMetric':
@@ -51,14 +57,21 @@ def validation_metrics(work_dir: str, stride: int) -> dict:
         if runner is None:
             from mmengine.runner import Runner
             runner = Runner.from_cfg(cfg)
-        return runner.test()
+        metrics = dict(runner.test())
+        per_image = os.path.join(tmp, 'per_image.json')
+        if os.path.isfile(per_image):  # ArtSegMetric's: the paired comparison's input
+            images = load_per_image(per_image)
+            order = np.argsort([image['img_path'] for image in images['images']])
+            metrics['confusions'] = images['confusions'][order]
+        return metrics
 
 
-def scan_mask(work_dir: str, stride: int, image: np.ndarray, window_batch: int,
+def scan_mask(work_dir: str, window: int, stride: int, image: np.ndarray, window_batch: int,
               bf16: bool) -> dict:
-    """``tools/infer.py``'s path on ``image`` with windows at ``stride``."""
+    """``tools/infer.py``'s path on ``image`` with ``window`` px windows at ``stride``."""
     from ..apis import count_windows, init_model, predict_class_ids
-    options = {'model.test_cfg.stride': (stride, stride),
+    options = {'model.test_cfg.crop_size': (window, window),
+               'model.test_cfg.stride': (stride, stride),
                'model.test_cfg.batch_size': window_batch}
     if bf16:
         options['model.test_cfg.autocast_dtype'] = 'bfloat16'
@@ -71,35 +84,72 @@ def scan_mask(work_dir: str, stride: int, image: np.ndarray, window_batch: int,
                 crop=tuple(model.test_cfg['crop_size']))
 
 
+def check_window_sizes(work_dir: str, windows: Sequence[int]) -> int:
+    """The config's window size; a clear error for windows its encoder cannot take
+    (a timm encoder built for one input size, such as Swin's or CoaT's)."""
+    from mmengine.config import Config
+
+    from ..apis.model_loader import find_config_dump
+    from .speed import built_for_one_size
+    config = find_config_dump(work_dir)
+    model = Config.fromfile(config).model
+    crop = int(model.test_cfg['crop_size'][0])
+    name = model.backbone.get('model_name')
+    other = sorted(set(windows) - {crop})
+    if other and name and built_for_one_size(name):
+        raise ValueError(f'{config}: encoder {name} is built for {crop} px inputs; '
+                         f'windows of {other} px cannot run on it (leave out --windows)')
+    return crop
+
+
+def paired_difference(confusions, reference_confusions) -> str:
+    """mIoU minus the reference's on the same images, in points, with its paired
+    bootstrap interval (an interval that holds 0: no difference shown)."""
+    from ..evaluation import paired_bootstrap_diff
+    if confusions is None or reference_confusions is None:
+        return '-'
+    d = paired_bootstrap_diff(confusions, reference_confusions)
+    return f'{d["diff"] * 100:+.2f} [{d["low"] * 100:+.2f}, {d["high"] * 100:+.2f}]'
+
+
 def overlap_table(work_dir: str, overlaps: Sequence[float] = DEFAULT_OVERLAPS,
                   scan_size: int = 2048, window_batch: int = 4,
-                  bf16: bool = False) -> List[str]:
-    """One row per overlap; the mask of the largest overlap is the reference."""
-    from ..apis import init_model
+                  bf16: bool = False, windows: Sequence[int] = ()) -> List[str]:
+    """One row per window size (default: the config's) and overlap; the reference
+    mask is the config's window (else the first given) at the largest overlap."""
     from .scan_speed import synthetic_scan
-    crop = int(init_model(work_dir).test_cfg['crop_size'][0])
+    crop = check_window_sizes(work_dir, windows)
+    windows = sorted(set(windows) or {crop})
     image = synthetic_scan(scan_size)
-    results = []
-    for overlap in sorted(overlaps):
-        stride = stride_for(crop, overlap)
-        scan = scan_mask(work_dir, stride, image, window_batch, bf16)
-        metrics = validation_metrics(work_dir, stride)
-        results.append((overlap, stride, scan, metrics))
-        print(f'overlap {overlap:.3f}: stride {stride}, {scan["windows"]} windows, '
-              f'{scan["seconds"]:.1f} s, val mIoU {metrics.get("mIoU")}', flush=True)
-    reference = results[-1][2]['mask']
-    rows = [f'window overlap on a {scan_size}x{scan_size} synthetic scan and the '
-            f'validation split, model {work_dir} ({crop} px windows, window batch '
-            f'{window_batch}, {"bf16" if bf16 else "fp32"})', '',
-            '| overlap | stride | windows (scan) | scan time (s) | scan pixels changed vs '
-            f'overlap {results[-1][0]:.3f} | val mIoU [95% CI] | val damage IoU |',
-            '|---|---|---|---|---|---|---|']
-    for overlap, stride, scan, m in results:
+    results = {}
+    for window in windows:
+        for overlap in sorted(overlaps):
+            stride = stride_for(window, overlap)
+            scan = scan_mask(work_dir, window, stride, image, window_batch, bf16)
+            metrics = validation_metrics(work_dir, window, stride)
+            results[(window, overlap)] = (stride, scan, metrics)
+            print(f'window {window}, overlap {overlap:.3f}: stride {stride}, '
+                  f'{scan["windows"]} windows, {scan["seconds"]:.1f} s, '
+                  f'val mIoU {metrics.get("mIoU")}', flush=True)
+    reference_key = (crop if crop in windows else windows[0], max(overlaps))
+    reference = results[reference_key][1]['mask']
+    reference_confusions = results[reference_key][2].get('confusions')
+    rows = [f'window size and overlap on a {scan_size}x{scan_size} synthetic scan and the '
+            f'validation split, model {work_dir} (configured windows {crop} px, '
+            f'window batch {window_batch}, {"bf16" if bf16 else "fp32"})', '',
+            '| window | overlap | stride | windows (scan) | scan time (s) | scan pixels '
+            f'changed vs window {reference_key[0]} at overlap {reference_key[1]:.3f} | '
+            'val mIoU [95% CI] | val mIoU minus the reference\'s, paired [95% CI] | '
+            'val damage IoU |',
+            '|---|---|---|---|---|---|---|---|---|']
+    for (window, overlap), (stride, scan, m) in results.items():
         changed = float((scan['mask'] != reference).mean()) * 100
         damage = m.get('damage_IoU')
-        rows.append(f'| {overlap:.3f} | {stride} | {scan["windows"]} | {scan["seconds"]:.1f} | '
-                    f'{changed:.3f}% | {m.get("mIoU", float("nan")):.2f} '
+        rows.append(f'| {window} | {overlap:.3f} | {stride} | {scan["windows"]} | '
+                    f'{scan["seconds"]:.1f} | {changed:.3f}% | '
+                    f'{m.get("mIoU", float("nan")):.2f} '
                     f'[{m.get("mIoU_ci_low", float("nan")):.2f}, '
                     f'{m.get("mIoU_ci_high", float("nan")):.2f}] | '
+                    f'{paired_difference(m.get("confusions"), reference_confusions)} | '
                     f'{"-" if damage is None else f"{damage:.2f}"} |')
     return rows

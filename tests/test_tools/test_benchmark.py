@@ -13,6 +13,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from artseg_mm.analysis import speed as bench
+from artseg_mm.analysis import timing
 from artseg_mm.analysis.flops import gflops
 from conftest import REPO, STUDY_CONFIGS
 
@@ -93,21 +94,32 @@ def test_precisions_timed_follow_the_cpu_and_the_flags():
     from artseg_mm.engine import cpu_supports_bf16
     cpu = torch.device('cpu')
     parse = bench.build_parser().parse_args
-    assert bench.step_precisions(parse([]), cpu) == (
+    assert timing.step_precisions(parse([]), cpu) == (
         ['fp32', 'bf16'] if cpu_supports_bf16() else ['fp32'])
-    assert bench.step_precisions(parse(['--fp32-only']), cpu) == ['fp32']
-    assert bench.step_precisions(parse(['--amp']), cpu) == ['bf16']
-    assert bench.step_precisions(parse(['--amp']), torch.device('cuda')) == ['fp16']
-    features = bench.cpu_features()
+    assert timing.step_precisions(parse(['--fp32-only']), cpu) == ['fp32']
+    assert timing.step_precisions(parse(['--amp']), cpu) == ['bf16']
+    assert timing.step_precisions(parse(['--amp']), torch.device('cuda')) == ['fp16']
+    features = timing.cpu_features()
     assert 'oneDNN bf16 kernels: ' + ('yes' if cpu_supports_bf16() else 'no') in features
     assert torch.backends.cpu.get_cpu_capability() in features
+
+
+def test_header_gives_the_models_settings_only_above_the_models_table():
+    parse, cpu = bench.build_parser().parse_args, torch.device('cpu')
+    models = bench.header(parse(['--same-optimizer']), cpu)
+    assert models[1] == 'CPU: ' + timing.cpu_features()
+    assert any(line.startswith('optimizers: AdamW') for line in models)
+    assert any('repeats 4 interleaved' in line for line in models)
+    for mode in (['--scan'], ['--slide'], ['--overlaps', '0.25']):
+        lines = bench.header(parse(mode), cpu)
+        assert lines == models[:3], mode
 
 
 def test_logit_agreement_counts_changed_classes():
     reference = torch.tensor([[[[2.0, 0.0], [1.0, 3.0]], [[0.0, 1.0], [0.5, 0.0]]]])
     other = reference.clone()
     other[0, 0, 0, 1] = 1.5  # that pixel now argmaxes to class 0
-    agreement = bench.logit_agreement(reference, other)
+    agreement = timing.logit_agreement(reference, other)
     assert agreement == dict(max_diff=1.5, changed=25.0)
 
 
@@ -122,10 +134,10 @@ def test_bf16_inference_of_each_upernet_keeps_its_classes():
     device = torch.device('cpu')
     for encoder, share in (('convnext_tiny', 0.5), ('swin_tiny', 0.5), ('coat_lite_small', 1.5)):
         ours = bench.candidates(encoder, args)[0]
-        model = bench.seeded(ours.build, 256).eval()
+        model = timing.seeded(ours.build, 256).eval()
         fp32 = bench.InferStep(ours, model, args, device, 'fp32')()
         bf16 = bench.InferStep(ours, model, args, device, 'bf16')()
-        agreement = bench.logit_agreement(fp32, bf16)
+        agreement = timing.logit_agreement(fp32, bf16)
         assert agreement['max_diff'] <= 0.02 * float(fp32.abs().max()), (encoder, agreement)
         top2 = fp32.topk(2, dim=1).values
         flipped = fp32.argmax(1) != bf16.float().argmax(1)
@@ -135,6 +147,6 @@ def test_bf16_inference_of_each_upernet_keeps_its_classes():
 
 
 def test_busy_processes_run_only_inside_the_block():
-    with bench.busy_processes(2) as procs:
+    with timing.busy_processes(2) as procs:
         assert len(procs) == 2 and all(p.poll() is None for p in procs)
     assert all(p.poll() is not None for p in procs)

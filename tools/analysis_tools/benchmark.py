@@ -39,8 +39,9 @@ second with peak memory, and the share of pixels each option changes against
 the first ``infer`` run (see ``artseg_mm.analysis.scan_speed``).
 
 ``--overlaps F ...`` times and scores the sliding windows of a ``--scan-model``
-work dir at those window overlaps: the validation split's mIoU and a scan's
-mask against the largest overlap (see ``artseg_mm.analysis.window_overlap``).
+work dir at those window overlaps (and ``--windows PX ...`` sizes): the
+validation split's mIoU and a scan's mask against the config's window at the
+largest overlap (see ``artseg_mm.analysis.window_overlap``).
 
 With a config and a checkpoint as its first arguments it is mmseg's
 ``benchmark.py`` (same flags: ``--log-interval``, ``--work-dir``,
@@ -55,6 +56,7 @@ Examples::
     python tools/analysis_tools/benchmark.py --scan --slide-batch-sizes 1 4
     python tools/analysis_tools/benchmark.py --background-load 1 --no-memory
     python tools/analysis_tools/benchmark.py --overlaps 0 0.25 0.5 --scan-model WORK_DIR
+    python tools/analysis_tools/benchmark.py --overlaps 0.25 --windows 96 128 256 --scan-model WORK_DIR
     python tools/analysis_tools/benchmark.py CONFIG CHECKPOINT --work-dir DIR
 """
 import json
@@ -67,8 +69,8 @@ import torch
 
 from artseg_mm.analysis.fps import run_fps_benchmark
 from artseg_mm.analysis.scan_speed import bench_scan, bench_slide, child_scan, child_slide
-from artseg_mm.analysis.speed import (ROOT, bench_models, build_parser, child_memory, header,
-                                      print_report)
+from artseg_mm.analysis.speed import ROOT, bench_models, build_parser, child_memory, header
+from artseg_mm.analysis.timing import print_report
 from artseg_mm.analysis.window_overlap import overlap_table
 
 
@@ -98,6 +100,8 @@ def main(argv=None):
         raise SystemExit('--clock cpu is for --device cpu only')
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('--device cuda given but torch.cuda.is_available() is False')
+    if args.windows and not args.overlaps:
+        raise SystemExit('--windows sizes the windows of --overlaps; give --overlaps too')
     parent_argv = list(argv)
     if args._child:
         spec = json.loads(args._child)
@@ -111,7 +115,7 @@ def main(argv=None):
     print('\n'.join(lines), flush=True)
     if args.overlaps:
         table = overlap_table(args.scan_model, args.overlaps, args.overlap_scan_size,
-                              args.slide_batch_sizes[-1])
+                              args.slide_batch_sizes[-1], windows=args.windows)
     else:
         table = (bench_scan if args.scan else bench_slide if args.slide
                  else bench_models)(args, lambda spec: run_child(spec, parent_argv), device)

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from artseg_mm.analysis.speed import print_report
+from artseg_mm.analysis.timing import print_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
