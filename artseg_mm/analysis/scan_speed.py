@@ -163,8 +163,6 @@ def bench_slide(args, child: Callable[[dict], dict], device) -> List[str]:
 
 def child_scan(spec: dict, args) -> dict:
     """In a fresh process: one scan_speed method; the mask goes to a .npy file."""
-    import numpy as np
-
     import artseg_mm  # noqa: F401
     model = spec['model'] if os.path.isabs(spec['model']) else os.path.join(ROOT, spec['model'])
     result = run_method(spec['method'], model, spec['checkpoint'], spec['size'],
@@ -175,8 +173,6 @@ def child_scan(spec: dict, args) -> dict:
 
 def bench_scan(args, child: Callable[[dict], dict], device) -> List[str]:
     import tempfile
-
-    import numpy as np
 
     from artseg_mm.engine import cpu_supports_bf16
     bf16 = device.type == 'cuda' or cpu_supports_bf16()

@@ -25,9 +25,6 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-AUTOCAST_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-
 def amp_precision(device) -> str:
     """What ``--amp`` means on ``device``: fp16 (+ GradScaler) on CUDA, bf16 on a CPU."""
     return 'fp16' if device.type == 'cuda' else 'bf16'
@@ -46,6 +43,7 @@ def step_precisions(args, device) -> List[str]:
 
 def precision_autocast(args, device, precision: Optional[str] = None):
     """The autocast context of ``precision`` (default: ``--amp``'s, else fp32 = off)."""
+    from artseg_mm.models.segmentors.encoder_decoder import AUTOCAST_DTYPES
     precision = precision or (amp_precision(device) if args.amp else 'fp32')
     if precision == 'fp32':
         return torch.autocast(device_type=device.type, enabled=False)

@@ -40,7 +40,7 @@ from timm.models._features import FeatureListNet
 
 from ..layers import WinogradConv2d, cpu_bf16_autocast_enabled
 
-_AUTOCAST_DTYPES = {'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
+AUTOCAST_DTYPES = {'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
                     'float16': torch.float16, 'fp16': torch.float16}
 # Batch-norm types whose eval forward is exactly the affine running-stat
 # transform (subclasses such as timm's BatchNormAct2d add an activation);
@@ -95,6 +95,16 @@ def fuse_conv_bn_(module: nn.Module) -> int:
     for child in module.children():
         fused += fuse_conv_bn_(child)
     return fused
+
+
+def conv_bn_fused_copy(model: nn.Module) -> nn.Module:
+    """A copy of the segmentor ``model`` with every conv+BN pair folded
+    (:func:`fuse_conv_bn_`), for inference; ``model`` is left as it is."""
+    fused = copy.deepcopy(model)
+    fused.test_cfg = copy.deepcopy(model.test_cfg)
+    fused.test_cfg['fuse_conv_bn'] = False
+    fuse_conv_bn_(fused)
+    return fused.eval()
 
 
 def bf16_weight_copy(model: nn.Module) -> nn.Module:
@@ -281,8 +291,15 @@ class ArtSegEncoderDecoder(EncoderDecoder):
         return super()._load_from_state_dict(*args, **kwargs)
 
     def _drop_fused(self) -> None:
+        """Forget the cached inference copies (the weights or device changed)."""
         self.__dict__.pop('_fused_copy', None)
         self.__dict__.pop('_bf16_copy', None)
+
+    def _cached_copy(self, key: str, build) -> nn.Module:
+        """``build()``'s model, kept in ``__dict__`` (outside the module tree)."""
+        if key not in self.__dict__:
+            self.__dict__[key] = build()
+        return self.__dict__[key]
 
     def _runs_cpu_bf16(self, device_type: str) -> bool:
         """Whether inference on ``device_type`` runs under CPU bfloat16 autocast:
@@ -292,7 +309,7 @@ class ArtSegEncoderDecoder(EncoderDecoder):
             return False
         name = (self.test_cfg or {}).get('autocast_dtype', None)
         if name is not None:
-            return _AUTOCAST_DTYPES.get(name) == torch.bfloat16
+            return AUTOCAST_DTYPES.get(name) == torch.bfloat16
         return cpu_bf16_autocast_enabled()
 
     def _inference_model(self, device_type: Optional[str] = None) -> 'ArtSegEncoderDecoder':
@@ -305,30 +322,20 @@ class ArtSegEncoderDecoder(EncoderDecoder):
             return self
         model = self
         if (self.test_cfg or {}).get('fuse_conv_bn', False):
-            model = self.__dict__.get('_fused_copy')
-            if model is None:
-                model = copy.deepcopy(self)
-                model.test_cfg = copy.deepcopy(self.test_cfg)
-                model.test_cfg['fuse_conv_bn'] = False
-                fuse_conv_bn_(model)
-                model.eval()
-                self.__dict__['_fused_copy'] = model
-        device_type = device_type or next(self.parameters()).device.type
-        if not self._runs_cpu_bf16(device_type):
-            return model
-        if '_bf16_copy' not in self.__dict__:
-            self.__dict__['_bf16_copy'] = bf16_weight_copy(model)
-        return self.__dict__['_bf16_copy']
+            model = self._cached_copy('_fused_copy', lambda: conv_bn_fused_copy(self))
+        if self._runs_cpu_bf16(device_type or next(self.parameters()).device.type):
+            model = self._cached_copy('_bf16_copy', lambda: bf16_weight_copy(model))
+        return model
 
     def _autocast(self, device_type: str):
         name = (self.test_cfg or {}).get('autocast_dtype', None)
         if name is None:  # leave the caller's precision (e.g. an outer autocast)
             return contextlib.nullcontext()
-        if name not in _AUTOCAST_DTYPES:
+        if name not in AUTOCAST_DTYPES:
             raise ValueError(f"test_cfg.autocast_dtype must be one of "
-                             f"{sorted(_AUTOCAST_DTYPES)} or None, got {name!r}")
+                             f"{sorted(AUTOCAST_DTYPES)} or None, got {name!r}")
         return torch.autocast(device_type=device_type,
-                              dtype=_AUTOCAST_DTYPES[name])
+                              dtype=AUTOCAST_DTYPES[name])
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """Whole or (batched) sliding-window inference, float32 logits."""
