@@ -36,7 +36,7 @@ ckpt = $$($(PY) tools/misc/find_checkpoint.py $(WORK)/$(1))
 
 .PHONY: venv demo demo-all demo-data test train-convnext train-swin train-coat \
 	train-resnet50 train-all evaluate-convnext evaluate-swin evaluate-coat \
-	evaluate-resnet50 evaluate-all compare folds visualize-attention cam benchmark clean
+	evaluate-resnet50 evaluate-all compare study folds visualize-attention cam benchmark clean
 
 venv: $(STAMP)
 $(STAMP): setup.py requirements/runtime.txt requirements/tests.txt requirements/tensorboard.txt
@@ -90,6 +90,27 @@ evaluate-all: $(addprefix evaluate-,$(SHORT))
 compare: venv
 	$(PY) tools/analysis_tools/compare.py $(foreach m,$(MODELS),$(wildcard $(WORK)/$(m)$(SUFFIX))) \
 		--out $(OUT)/compare
+
+## the study with training seeds as a level: each model of MODELS (STUDY_MODELS, short
+## names, to choose) trained and tested once per seed of SEEDS into
+## $(STUDY_DIR)/runs/<model>_seed<N>, then compare.py over all runs (seeds pooled per
+## model; intervals and tests include the spread between seeds). A run whose test results
+## exist is kept, not retrained: delete its folder to redo it.
+SEEDS ?= 0 1 2
+STUDY_MODELS ?= $(SHORT)
+STUDY_DIR := $(WORK)/study$(SUFFIX)
+study: venv $(if $(DEMO),demo-data)
+	@for m in $(foreach m,$(STUDY_MODELS),$($(m))$(SUFFIX)); do for seed in $(SEEDS); do \
+		run=$(STUDY_DIR)/runs/$${m}_seed$$seed; \
+		if [ -f $$run/test/per_image.json ]; then echo "== $$m, seed $$seed: kept ($$run)"; continue; fi; \
+		echo "== $$m, seed $$seed -> $$run"; \
+		$(PY) tools/train.py $(CFG_DIR)/$$m.py --work-dir $$run \
+			--cfg-options randomness.seed=$$seed $(TRAIN_OPTS) || exit 1; \
+		$(PY) tools/test.py $$run/$$m.py $$($(PY) tools/misc/find_checkpoint.py $$run) \
+			--work-dir $$run/test --out $$run/test/masks || exit 1; \
+	done; done
+	$(PY) tools/analysis_tools/compare.py --out $(STUDY_DIR)/compare \
+		$(foreach m,$(STUDY_MODELS),$(foreach s,$(SEEDS),$(STUDY_DIR)/runs/$($(m))$(SUFFIX)_seed$(s)))
 
 ## leave-one-group-out: folds of the data's metadata (HOLDOUT=material or content); per
 ## fold each of FOLD_MODELS (short names) is trained and tested, then compare --folds

@@ -28,9 +28,10 @@ from mmengine.config import Config
 from ..apis import find_config_dump, init_model
 from ..datasets.artefact_classes import DAMAGE_CLASS_INDEX_BINARY
 from ..data_prep.folds import fold_of_split_file
-from ..evaluation import (ArtSegMetric, bootstrap_ci, checked_per_image, class_iou,
-                          holm_adjust, load_per_image, mean_iou, metrics_from_confusion,
-                          paired_bootstrap_diff, per_class_intervals)
+from ..evaluation import (ArtSegMetric, checked_per_image, class_iou, holm_adjust,
+                          load_per_image, mean_iou, metrics_from_confusion, model_interval,
+                          paired_test, per_class_intervals)
+from ..evaluation.statistics import CHECKPOINT_LEVEL, unreliable_note
 from ..evaluation.artseg_metric import is_binary_damage
 from ..evaluation.cross_fold import summarize_folds, write_fold_report
 from ..runtime_checks import find_test_checkpoint
@@ -57,6 +58,9 @@ class ComparisonOptions:
     device: str = 'cpu'
     no_flops: bool = False
     grid_size: int = 384
+    allow_unlike: bool = False
+    # the settings the compared runs differ in besides the model (allow_unlike)
+    unlike: Sequence[str] = ()
 
 
 @dataclass
@@ -410,7 +414,8 @@ def compare_folds(runs: List[Run], options: ComparisonOptions) -> int:
     stats = {name: STATS[name] for name in (['mIoU', 'damage_IoU'] if binary else ['mIoU'])}
     results = {model: {group: run.per_image['confusions'] for group, run in folds.items()}
                for model, folds in table.items()}
-    rows = summarize_folds(results, stats, options.n_boot, options.seed, options.alpha)
+    rows = summarize_folds(results, stats, runs[0].per_image['classes'], options.n_boot,
+                           options.seed, options.alpha)
     paths = write_fold_report(rows, list(stats), key, options.out, options.n_boot, options.alpha)
     print(f'written: {", ".join(paths)}')
     return 0
@@ -420,29 +425,35 @@ def _pct(value) -> Optional[float]:
     return None if value is None or math.isnan(value) else round(100 * value, 2)
 
 
+def _interval_fields(name: str, ci: dict) -> dict:
+    return {name: _pct(ci['estimate']), f'{name}_ci_low': _pct(ci['low']),
+            f'{name}_ci_high': _pct(ci['high']),
+            f'{name}_seed_std': None if ci['n_seeds'] < 2 else _pct(ci['seed_sd'])}
+
+
 def summarize(groups: Dict[str, List[Run]], binary: bool,
               options: ComparisonOptions) -> List[dict]:
-    """One row per model: point estimates, pooled CIs, seed spread, cost."""
+    """One row per model: estimates with intervals, seed spread, cost.
+
+    A model with several runs (seeds) gets the mean over them and an interval
+    that holds both the images and the spread between seeds; a model with one
+    run gets an image-level interval, about that checkpoint ('level').
+    """
     rows = []
     for model, runs in groups.items():
         confs = np.stack([run.per_image['confusions'] for run in runs])  # (S, N, C, C)
         per_seed = [metrics_from_confusion(c.sum(axis=0)) for c in confs]
-        ci = bootstrap_ci(confs, STATS['mIoU'], options.n_boot, options.seed, options.alpha)
+        ci = model_interval(confs, STATS['mIoU'], options.n_boot, options.seed, options.alpha)
         row = dict(model=model, encoder=describe_encoder(runs[0].cfg),
                    decoder=runs[0].cfg.model.get('decode_head', {}).get('type', 'n/a'),
-                   runs=len(runs), seeds=[run.seed for run in runs],
-                   mIoU=_pct(ci['estimate']), mIoU_ci_low=_pct(ci['low']),
-                   mIoU_ci_high=_pct(ci['high']),
-                   mIoU_seed_std=_pct(float(np.std([m['mIoU'] for m in per_seed], ddof=1)))
-                   if len(runs) > 1 else None)
+                   runs=len(runs), seeds=[run.seed for run in runs], level=ci['level'],
+                   interval_method=ci['method'], **_interval_fields('mIoU', ci))
         if binary:
-            damage = bootstrap_ci(confs, STATS['damage_IoU'], options.n_boot, options.seed,
-                                  options.alpha)
-            row.update(damage_IoU=_pct(damage['estimate']), damage_IoU_ci_low=_pct(damage['low']),
-                       damage_IoU_ci_high=_pct(damage['high']),
-                       damage_IoU_seed_std=_pct(float(np.std(
-                           [m['IoU'][DAMAGE_CLASS_INDEX_BINARY] for m in per_seed], ddof=1)))
-                       if len(runs) > 1 else None)
+            damage = model_interval(confs, STATS['damage_IoU'], options.n_boot, options.seed,
+                                    options.alpha)
+            row.update(_interval_fields('damage_IoU', damage))
+            gt_images = int((confs[0, :, DAMAGE_CLASS_INDEX_BINARY].sum(axis=-1) > 0).sum())
+            row['damage_IoU_note'] = unreliable_note(gt_images)
         row.update(
             mDice=_pct(float(np.mean([m['mDice'] for m in per_seed]))),
             aAcc=_pct(float(np.mean([m['aAcc'] for m in per_seed]))),
@@ -468,20 +479,22 @@ def summarize(groups: Dict[str, List[Run]], binary: bool,
 
 def pairwise(groups: Dict[str, List[Run]], binary: bool,
              options: ComparisonOptions) -> List[dict]:
-    """Paired bootstrap of every pair of models (on the same resampled images);
-    significance from Holm-adjusted p-values over the pairs of each metric."""
+    """:func:`~artseg_mm.evaluation.paired_test` of every pair of models on the same
+    images (seed-aware where both have several runs); significance from
+    Holm-adjusted p-values over the pairs of each metric."""
     stats = [(name, STATS[name]) for name in (['mIoU', 'damage_IoU'] if binary else ['mIoU'])]
     rows = []
     for (name_a, runs_a), (name_b, runs_b) in itertools.combinations(groups.items(), 2):
         confs_a = np.stack([run.per_image['confusions'] for run in runs_a])
         confs_b = np.stack([run.per_image['confusions'] for run in runs_b])
         for metric, stat_fn in stats:
-            result = paired_bootstrap_diff(confs_a, confs_b, stat_fn, options.n_boot,
-                                           options.seed, options.alpha)
+            result = paired_test(confs_a, confs_b, stat_fn, options.alpha, options.n_boot,
+                                 seed=options.seed)
             rows.append(dict(model_a=name_a, model_b=name_b, metric=metric,
-                             diff=_pct(result['diff']), ci_low=_pct(result['low']),
+                             diff=_pct(result['difference']), ci_low=_pct(result['low']),
                              ci_high=_pct(result['high']), p_value=result['p_value'],
-                             ci_excludes_0=result['significant']))
+                             ci_excludes_0=bool(result['low'] > 0 or result['high'] < 0),
+                             level=result['level'], method=result['method']))
     for metric, _ in stats:
         family = [row for row in rows if row['metric'] == metric]
         for row, p_holm in zip(family, holm_adjust([row['p_value'] for row in family])):
@@ -490,6 +503,73 @@ def pairwise(groups: Dict[str, List[Run]], binary: bool,
     for row in rows:
         row['p_value'] = round(row['p_value'], 4)
     return rows
+
+
+def comparison_level(runs_per_model: Dict[str, int]) -> str:
+    """What the comparison is between, in words (printed above the tables)."""
+    single = [model for model, runs in runs_per_model.items() if runs < 2]
+    if not single:
+        return (f'Every model has at least {min(runs_per_model.values())} training '
+                'runs (seeds): intervals and tests hold the spread between seeds as well as '
+                'the images, so they compare training configurations (encoders), not '
+                'single checkpoints.')
+    return (f'{", ".join(single)} {"has" if len(single) == 1 else "have"} one training run: '
+            'the intervals and tests involving '
+            f'{"it" if len(single) == 1 else "them"} compare {CHECKPOINT_LEVEL} on images like '
+            'these, not encoder families; retraining with another seed can move a model by '
+            'more than these intervals (train several seeds: make study SEEDS="0 1 2").')
+
+
+# what may differ between the compared models: the model itself (encoder, its
+# decoder channels, the encoder's no-decay parameters) and how each run was launched
+MODEL_KEYS = ('model.backbone', 'model.decode_head', 'model.auxiliary_head',
+              'model.channels_last', 'optim_wrapper.paramwise_cfg.custom_keys')
+# ... except these, which are part of the study's protocol
+PROTOCOL_KEYS = ('model.decode_head.loss_decode', 'model.decode_head.num_classes',
+                 'model.decode_head.ignore_index', 'model.auxiliary_head.loss_decode',
+                 'model.auxiliary_head.num_classes')
+
+
+def _within(key: str, prefixes: Sequence[str]) -> bool:
+    return any(key == p or key.startswith(p + '.') for p in prefixes)
+
+
+def unlike_settings(groups: Dict[str, List[Run]]) -> List[str]:
+    """The settings other than the model in which the compared models' runs differ
+    (data root and split files, crop, schedule and epochs, loss, augmentation, ...):
+    ``key: <model a> value != <model b> value``, against the first model."""
+    models = list(groups)
+    reference = flat_settings(groups[models[0]][0].cfg)
+    diffs = []
+    for model in models[1:]:
+        other = flat_settings(groups[model][0].cfg)
+        for key in sorted(set(reference) | set(other)):
+            if _within(key, POOLABLE_KEYS) or (_within(key, MODEL_KEYS)
+                                               and not _within(key, PROTOCOL_KEYS)):
+                continue
+            va, vb = reference.get(key, '<not set>'), other.get(key, '<not set>')
+            if va != vb:
+                diffs.append(f'{key}: {models[0]} {va!r} != {model} {vb!r}')
+    return diffs
+
+
+class UnlikeRunsError(ValueError):
+    """The compared runs differ in more than the model."""
+
+
+def check_like_runs(groups: Dict[str, List[Run]], allow_unlike: bool) -> List[str]:
+    """Refuse models whose runs differ in more than the model, unless allowed; the
+    differing settings are returned to be printed above every table and figure."""
+    diffs = unlike_settings(groups)
+    if diffs and not allow_unlike:
+        shown = '; '.join(diffs[:10]) + (f'; ... ({len(diffs)} in all)' if len(diffs) > 10
+                                         else '')
+        raise UnlikeRunsError(
+            f'the runs differ in more than the model, so the comparison would not be of '
+            f'encoders: {shown}. Retrain with the same settings, or pass --allow-unlike to '
+            'compare them as unlike runs (these settings are then printed above every table '
+            'and in the figure titles).')
+    return diffs
 
 
 # ------------------------------------------------------------------------ writing

@@ -10,7 +10,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .comparison import STATS, Run
+from .comparison import STATS, Run, comparison_level
+from ..evaluation.statistics import MIN_RELIABLE_IMAGES
 from .flops import FLOPS_SIZE, gflops_header
 
 
@@ -35,12 +36,40 @@ def _ci(row: dict, key: str) -> str:
     return text
 
 
+def _p(value: float) -> str:
+    return 'n/a' if value is None or value != value else (
+        '< 0.0001' if value < 1e-4 else f'{value:.4f}')
+
+
+def comparison_level_text(rows: List[dict]) -> str:
+    """:func:`comparison_level` from the table rows (runs per model)."""
+    return comparison_level({row['model']: row['runs'] for row in rows})
+
+
+def unlike_banner(options) -> List[str]:
+    """Lines naming the settings the compared runs differ in (``--allow-unlike``)."""
+    if not options.unlike:
+        return []
+    return (['**Unlike runs** (--allow-unlike): the models differ in more than the encoder, '
+             'so differences below are not the encoder\'s alone:', '']
+            + [f'- {setting}' for setting in options.unlike] + [''])
+
+
+def unlike_title(options) -> str:
+    """A figure-title suffix for unlike runs ('' otherwise)."""
+    if not options.unlike:
+        return ''
+    shown = '; '.join(options.unlike[:2]) + ('; ...' if len(options.unlike) > 2 else '')
+    return f'\nUNLIKE RUNS: {shown}'
+
+
 def write_tables(rows: List[dict], pairs: List[dict], binary: bool, options) -> None:
     import csv
     level = round(100 * (1 - options.alpha))
     with open(osp.join(options.out, 'comparison.json'), 'w', encoding='utf-8') as f:
         json.dump(dict(models=rows, pairwise=pairs, n_boot=options.n_boot, alpha=options.alpha,
-                       seed=options.seed, flops_input=list(FLOPS_SIZE)), f, indent=2)
+                       seed=options.seed, flops_input=list(FLOPS_SIZE),
+                       unlike_settings=list(options.unlike)), f, indent=2)
     fields = [k for k in rows[0] if k not in ('checkpoints', 'seeds')]
     with open(osp.join(options.out, 'comparison.csv'), 'w', newline='', encoding='utf-8') as f:
         writer = csv.DictWriter(f, fieldnames=fields + ['seeds'], extrasaction='ignore')
@@ -50,7 +79,7 @@ def write_tables(rows: List[dict], pairs: List[dict], binary: bool, options) -> 
     with open(osp.join(options.out, 'pairwise.csv'), 'w', newline='', encoding='utf-8') as f:
         writer = csv.DictWriter(f, fieldnames=['model_a', 'model_b', 'metric', 'diff', 'ci_low',
                                                'ci_high', 'ci_excludes_0', 'p_value', 'p_holm',
-                                               'significant'])
+                                               'significant', 'level', 'method'])
         writer.writeheader()
         writer.writerows(pairs)
 
@@ -58,11 +87,15 @@ def write_tables(rows: List[dict], pairs: List[dict], binary: bool, options) -> 
     if binary:
         header.append(f'damage IoU [{level}% CI]')
     header += ['mDice', 'params (M)', gflops_header(), 'inference (s/img)', 'training time']
-    lines = ['# Model comparison', '',
-             f'{rows[0]["n_images"]} test images; percentile bootstrap over images '
-             f'({options.n_boot} resamples, seed {options.seed}); with several runs per model the '
-             'value is the mean over seeds, ± their standard deviation, and the interval '
-             'is pooled over seeds. '
+    lines = ['# Model comparison', ''] + unlike_banner(options) + [
+             comparison_level_text(rows), '',
+             f'{rows[0]["n_images"]} test images. A model with one run: its value on them and '
+             'an expanded percentile bootstrap interval over images '
+             f'({options.n_boot} resamples, seed {options.seed}; approximate with few images: '
+             'tools/analysis_tools/check_statistics.py measures its coverage). A model with '
+             'several runs: the mean over seeds (± their standard deviation) with a t interval '
+             'that holds the images and the spread between seeds. mIoU averages the classes '
+             'with ground truth in the test split. '
              'Inference: median per image, warm, batch 1, on ' + str(options.device) + '.', '',
              '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     notes = []
@@ -76,6 +109,8 @@ def write_tables(rows: List[dict], pairs: List[dict], binary: bool, options) -> 
             notes.append(f"{row['model']}: FLOPs {gflops}: {row['flops_note']}")
         if row['train_time_h'] is None:
             notes.append(f"{row['model']}: training time n/a ({row['train_note']})")
+        if row.get('damage_IoU_note'):
+            notes.append(f"{row['model']}: damage IoU {row['damage_IoU_note']}")
         if row['infer_timed_images'] < row['n_images']:
             notes.append(f"{row['model']}: inference timed on {row['infer_timed_images']} "
                          'images (the predictions are its tools/test.py results)')
@@ -83,15 +118,21 @@ def write_tables(rows: List[dict], pairs: List[dict], binary: bool, options) -> 
                   _fmt(row['infer_s_per_img'], 3), _duration(row['train_time_s'])]
         lines.append('| ' + ' | '.join(cells) + ' |')
     lines += [''] + [f'- {note}' for note in notes] + ([''] if notes else [])
-    lines += ['## Pairwise differences (A - B, paired bootstrap)', '']
+    lines += ['## Pairwise differences (A - B, on the same images)', ''] + unlike_banner(options)
     if pairs:
-        lines += [f'Significant: Holm-adjusted p < {options.alpha} over the model pairs of each '
-                  'metric (the intervals and p are per pair, unadjusted).', '',
-                  f'| A | B | metric | diff | {level}% CI | p | p (Holm) | significant |',
-                  '|---|---|---|---|---|---|---|---|']
+        lines += ['Tests: where both models have one run, an exact paired randomisation test '
+                  "(the two models' per-image results swapped in every possible way; Monte Carlo "
+                  'beyond 16 images) with an expanded percentile paired bootstrap interval; '
+                  'where both have several runs, a Welch t test on the seed means with the '
+                  'image-level and between-seed variance. Significant: Holm-adjusted p < '
+                  f'{options.alpha} over the model pairs of each metric (the intervals and p are '
+                  'per pair, unadjusted).', '',
+                  f'| A | B | metric | diff | {level}% CI | p | p (Holm) | significant | '
+                  'compares |',
+                  '|---|---|---|---|---|---|---|---|---|']
         lines += [f"| {p['model_a']} | {p['model_b']} | {p['metric']} | {_fmt(p['diff'])} | "
-                  f"[{_fmt(p['ci_low'])}, {_fmt(p['ci_high'])}] | {p['p_value']:.4f} | "
-                  f"{p['p_holm']:.4f} | {'yes' if p['significant'] else 'no'} |"
+                  f"[{_fmt(p['ci_low'])}, {_fmt(p['ci_high'])}] | {_p(p['p_value'])} | "
+                  f"{_p(p['p_holm'])} | {'yes' if p['significant'] else 'no'} | {p['level']} |"
                   for p in pairs]
     else:
         lines.append('(one model: no pairs)')
@@ -145,7 +186,7 @@ def plot_per_class(rows: List[dict], options) -> str:
         offset = x - 0.4 + width * (m + 0.5)
         ax.bar(offset, vals, width, yerr=[low, high], capsize=2, label=model)
     absent = [i for i, cls in enumerate(classes)
-              if all(by_key[(model, cls)]['note'] for model in models)]
+              if all(by_key[(model, cls)]['note'].startswith('absent') for model in models)]
     for i in absent:
         ax.text(x[i], 2, 'absent', rotation=90, ha='center', va='bottom', fontsize=8,
                 color='0.4')
@@ -153,8 +194,14 @@ def plot_per_class(rows: List[dict], options) -> str:
     ax.set_xticklabels(classes, rotation=45, ha='right')
     ax.set_ylim(0, 100)
     ax.set_ylabel('IoU (%)')
-    ax.set_title(f'IoU per class, {level}% bootstrap CI over images '
-                 '("absent": no ground truth in the split)')
+    for i, cls in enumerate(classes):
+        if i not in absent and any(by_key[(model, cls)]['note'].startswith('unreliable')
+                                   for model in models):
+            ax.text(x[i], 96, f"<{MIN_RELIABLE_IMAGES} img", ha='center', va='top',
+                    fontsize=7, color='firebrick')
+    ax.set_title(f'IoU per class, {level}% CI ("absent": no ground truth in the split; '
+                 f'"<{MIN_RELIABLE_IMAGES} img": in fewer images, interval unreliable)'
+                 + unlike_title(options), fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = osp.join(options.out, 'per_class_iou.png')
@@ -194,7 +241,8 @@ def plot_confusions(groups: Dict[str, List[Run]], options) -> List[str]:
         ax.set_xlabel('predicted')
         ax.set_ylabel('ground truth')
         ax.set_title(f'{model}: confusion, % of each true class'
-                     + (f' ({len(runs)} runs summed)' if len(runs) > 1 else ''))
+                     + (f' ({len(runs)} runs summed)' if len(runs) > 1 else '')
+                     + unlike_title(options), fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046)
         fig.tight_layout()
         path = osp.join(options.out, f'confusion_{model}.png')
@@ -230,8 +278,10 @@ def plot_bars(rows: List[dict], groups: Dict[str, List[Run]], binary: bool, opti
     ax.set_xticks(x)
     ax.set_xticklabels([row['model'] for row in rows], rotation=20, ha='right')
     ax.set_ylabel('%')
-    ax.set_title(f'{level}% bootstrap CI over {rows[0]["n_images"]} images'
-                 + (' (dots: seeds)' if any(r['runs'] > 1 for r in rows) else ''))
+    ax.set_title(f'{level}% CI over {rows[0]["n_images"]} images'
+                 + (' and seeds (dots: each seed)' if any(r['runs'] > 1 for r in rows) else
+                    ' (one run per model: checkpoints, not encoders)')
+                 + unlike_title(options), fontsize=9)
     ax.set_ylim(0, min(100, 1.15 * max(max(r[m + '_ci_high'] or 0 for r in rows)
                                        for m in metrics) + 1))
     ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)
@@ -284,6 +334,8 @@ def plot_grid(groups: Dict[str, List[Run]], keep: dict, ids: List[str], options)
             axes[r, c].imshow(panel)
             axes[r, c].set_title(title, fontsize=8)
             axes[r, c].axis('off')
+    if options.unlike:
+        fig.suptitle(unlike_title(options).strip(), fontsize=9, color='firebrick')
     fig.tight_layout()
     path = osp.join(options.out, 'prediction_grid.png')
     fig.savefig(path, dpi=110)

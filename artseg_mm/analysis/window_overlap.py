@@ -104,12 +104,12 @@ def check_window_sizes(work_dir: str, windows: Sequence[int]) -> int:
 
 def paired_difference(confusions, reference_confusions) -> str:
     """mIoU minus the reference's on the same images, in points, with its paired
-    bootstrap interval (an interval that holds 0: no difference shown)."""
-    from ..evaluation import paired_bootstrap_diff
+    interval (an interval that holds 0: no difference shown)."""
+    from ..evaluation import paired_test
     if confusions is None or reference_confusions is None:
         return '-'
-    d = paired_bootstrap_diff(confusions, reference_confusions)
-    return f'{d["diff"] * 100:+.2f} [{d["low"] * 100:+.2f}, {d["high"] * 100:+.2f}]'
+    d = paired_test(confusions, reference_confusions)
+    return f'{d["difference"] * 100:+.2f} [{d["low"] * 100:+.2f}, {d["high"] * 100:+.2f}]'
 
 
 def overlap_table(work_dir: str, overlaps: Sequence[float] = DEFAULT_OVERLAPS,

@@ -188,8 +188,10 @@ def _test_section(tables: Optional[dict], data: dict, facts: dict,
     lines = ['## Test results', '',
              f"`tools/test.py` on the {tables['n_images']} images of the test split "
              f'({_split_where(test)})' + (
-                 f", 95% percentile bootstrap intervals over images ({boot['n_boot']} "
-                 'resamples):' if boot else ', without bootstrap intervals:'), '',
+                 f", 95% expanded percentile bootstrap intervals over images ({boot['n_boot']} "
+                 'resamples; they are about this checkpoint: another training run of the same '
+                 'configuration can differ by more):' if boot else
+                 ', without bootstrap intervals:'), '',
              '| metric | value | 95% interval |', '|---|---|---|']
     for key, label in (('mIoU', 'mIoU'), ('damage_IoU', 'damage IoU')):
         if key in metrics:

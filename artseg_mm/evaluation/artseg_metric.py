@@ -16,11 +16,12 @@ from prettytable import PrettyTable
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 from ..datasets.artefact_classes import BINARY_CLASSES, DAMAGE_CLASS_INDEX_BINARY
-from .functional import (bootstrap_ci, class_iou, confusion_matrix, mean_iou,
-                         metrics_from_confusion, per_class_intervals)
+from .functional import (class_iou, confusion_matrix, mean_iou, metrics_from_confusion,
+                         present_classes)
+from .statistics import bootstrap_ci, per_class_intervals, subset_note
 
 PER_CLASS_METRICS = ('IoU', 'Dice', 'Precision', 'Recall')
-SUMMARY_METRICS = ('aAcc', 'mIoU', 'mDice', 'mPrecision', 'mRecall')
+SUMMARY_METRICS = ('aAcc', 'mIoU', 'mDice', 'mPrecision', 'mRecall', 'mIoU_mmseg')
 
 
 def percent(value) -> float:
@@ -74,15 +75,19 @@ class ArtSegMetric(IoUMetric):
     ``per_image.json`` holds). This metric stores one confusion matrix per image
     (with its ``img_path``, ``material`` and ``content`` from the sample's
     metainfo; None where absent); its diagonal, column and row sums are
-    ``IoUMetric``'s areas, and the results are ``IoUMetric``'s (``iou_metrics``
-    mIoU, mDice, mFscore) in percent (``aAcc``, ``mIoU``, ``mDice``,
-    ``mPrecision``, ``mRecall``; mmseg's ``mAcc`` is ``mRecall``) so configs
-    keep ``save_best='mIoU'``, plus ``IoU.<class>``/``Dice.<class>``,
-    ``damage_IoU`` for the binary clean/damage classes, and, with
-    ``bootstrap``, the 95% percentile bootstrap interval
-    ``mIoU_ci_low``/``mIoU_ci_high`` (and ``damage_IoU_ci_low``/``_high``).
+    ``IoUMetric``'s areas. The results are in percent: ``aAcc``, ``mIoU``,
+    ``mDice``, ``mPrecision``, ``mRecall`` (mmseg's ``mAcc``) averaged over the
+    classes with ground truth in the split (configs keep ``save_best='mIoU'``),
+    ``mIoU_mmseg`` (mmseg ``IoUMetric``'s mIoU, which also averages in, as 0, a
+    class predicted but absent from the ground truth), ``IoU.<class>`` and
+    ``Dice.<class>`` (NaN, null in the JSON files, for a class absent from the
+    ground truth: it cannot be scored), ``damage_IoU`` for the binary
+    clean/damage classes, and, with ``bootstrap``, the 95% expanded percentile
+    bootstrap interval over images ``mIoU_ci_low``/``mIoU_ci_high`` (and
+    ``damage_IoU_ci_low``/``_high``): about this checkpoint on images like these.
     Metric definitions and NaN rules:
-    :func:`artseg_mm.evaluation.functional.metrics_from_confusion`.
+    :func:`artseg_mm.evaluation.functional.metrics_from_confusion`; intervals:
+    :mod:`artseg_mm.evaluation.statistics`.
 
     It prints a per-class table and one table per metadata key present. With
     ``table_dir`` it writes ``metrics.json``, ``per_class.csv``,
@@ -227,7 +232,7 @@ class ArtSegMetric(IoUMetric):
                 metrics[f'{name}.{cls}'] = percent(value)
 
         class_rows = self._class_rows(classes, confs, total)
-        group_rows = self._group_rows(results, classes, binary)
+        group_rows = self._group_rows(results, classes, binary, present_classes(confs))
         self._log_tables(class_rows, group_rows, metrics, logger)
         if self.table_dir is not None:
             self._write_files(metrics, cis, class_rows, group_rows, results, classes)
@@ -244,7 +249,7 @@ class ArtSegMetric(IoUMetric):
             info = intervals[idx]
             row = OrderedDict(Class=cls)
             for name in PER_CLASS_METRICS:
-                row[name] = percent(float('nan') if info['note'] else total[name][idx])
+                row[name] = percent(total[name][idx])
                 if name in ('IoU', 'Dice') and self.bootstrap:
                     row[f'{name}_ci_low'] = percent(info[f'{name}_ci_low'])
                     row[f'{name}_ci_high'] = percent(info[f'{name}_ci_high'])
@@ -255,9 +260,13 @@ class ArtSegMetric(IoUMetric):
             rows.append(row)
         return rows
 
-    def _group_rows(self, results: List[dict], classes: List[str],
-                    binary: bool) -> List[dict]:
-        """One row per (metadata key, value); images without the value form '(none)'."""
+    def _group_rows(self, results: List[dict], classes: List[str], binary: bool,
+                    split_classes: np.ndarray) -> List[dict]:
+        """One row per (metadata key, value); images without the value form '(none)'.
+
+        The means are over the split's class set; a group lacking the ground truth
+        of one of its classes has them undefined (NaN), and its note says why.
+        """
         rows = []
         for key in self.group_keys:
             values = [r.get(key) for r in results]
@@ -268,12 +277,13 @@ class ArtSegMetric(IoUMetric):
                 groups['(none)' if value is None else str(value)].append(r['confusion'])
             for value in sorted(groups):
                 stacked = np.stack(groups[value])
-                m = metrics_from_confusion(stacked.sum(axis=0))
+                m = metrics_from_confusion(stacked.sum(axis=0), split_classes)
                 row = OrderedDict(key=key, value=value, n_images=len(stacked),
                                   aAcc=percent(m['aAcc']), mIoU=percent(m['mIoU']),
                                   mDice=percent(m['mDice']))
                 if binary:
                     row['damage_IoU'] = percent(m['IoU'][DAMAGE_CLASS_INDEX_BINARY])
+                row['note'] = subset_note(stacked, classes, split_classes)
                 rows.append(row)
         return rows
 
@@ -290,7 +300,9 @@ class ArtSegMetric(IoUMetric):
             if 'damage_IoU' in metrics:
                 line += (f"; damage IoU {metrics['damage_IoU']} [{metrics['damage_IoU_ci_low']}"
                          f", {metrics['damage_IoU_ci_high']}]")
-            print_log(f'{line} (bootstrap over images, {self.n_boot} resamples)', logger)
+            print_log(f'{line} (expanded percentile bootstrap over images, {self.n_boot} '
+                      'resamples: about this checkpoint on images like these; retraining '
+                      'can move it further)', logger)
         for key in self.group_keys:
             rows = [row for row in group_rows if row['key'] == key]
             if not rows:
@@ -320,6 +332,8 @@ class ArtSegMetric(IoUMetric):
             n_images=len(results),
             checkpoint=self.checkpoint,
             classes=classes,
+            mIoU_classes=[cls for cls, kept in zip(classes, present_classes(
+                np.stack([r['confusion'] for r in results]))) if kept],
             bootstrap=dict(n_boot=self.n_boot, alpha=self.alpha, seed=self.seed,
                            intervals={name: {k: _json_float(v) for k, v in ci.items()}
                                       for name, ci in cis.items()}) if self.bootstrap else None,
@@ -331,6 +345,7 @@ class ArtSegMetric(IoUMetric):
         group_fields = ['key', 'value', 'n_images', 'aAcc', 'mIoU', 'mDice']
         if is_binary_damage(classes):
             group_fields.append('damage_IoU')
+        group_fields.append('note')
         self._write_csv(osp.join(self.table_dir, 'per_group.csv'), group_rows, group_fields)
         with open(osp.join(self.table_dir, 'per_image.json'), 'w', encoding='utf-8') as f:
             json.dump(self.per_image_record(results), f)

@@ -107,16 +107,24 @@ def test_binary_metrics_breakdowns_and_files(tmp_path):
 
 
 def test_full_classes_have_no_damage_iou_and_nan_for_absent_classes(tmp_path):
-    label = np.array([[0, 1], [2, 255]])
+    label = np.array([[0, 1], [2, 0]])
     pred = np.array([[0, 1], [1, 3]])
-    metrics = evaluate(dict(type='ArtSegMetric', bootstrap=False), FULL_CLASSES,
-                       [make_sample(pred, label, 'x', with_meta=False)])
+    out = tmp_path / 'tables'
+    metrics = evaluate(dict(type='ArtSegMetric', bootstrap=False, table_dir=str(out)),
+                       FULL_CLASSES, [make_sample(pred, label, 'x', with_meta=False)])
     assert 'damage_IoU' not in metrics and 'mIoU_ci_low' not in metrics
-    assert metrics['IoU.Clean'] == 100.0 and metrics['IoU.Material loss'] == 50.0
-    assert metrics['IoU.Peel'] == 0.0
-    assert math.isnan(metrics['IoU.Dust'])     # neither predicted nor present
-    # mean over the three classes present in prediction or truth
-    assert metrics['mIoU'] == pytest.approx(round(100 * 1.5 / 3, 2))
+    assert metrics['IoU.Clean'] == 50.0 and metrics['IoU.Material loss'] == 50.0
+    assert metrics['IoU.Peel'] == 0.0          # in the ground truth, never found
+    # Dust is predicted but absent from the ground truth, Dirt neither: not scored
+    assert math.isnan(metrics['IoU.Dust']) and math.isnan(metrics['Dice.Dust'])
+    assert math.isnan(metrics['IoU.Dirt'])
+    # mean over the three classes with ground truth; mmseg's also counts Dust as 0
+    assert metrics['mIoU'] == pytest.approx(round(100 * 1 / 3, 2))
+    assert metrics['mIoU_mmseg'] == pytest.approx(round(100 * 1 / 4, 2))
+    summary = json.loads((out / 'metrics.json').read_text())
+    assert summary['metrics']['IoU.Dust'] is None and summary['metrics']['Dice.Dust'] is None
+    assert summary['metrics']['IoU.Peel'] == 0.0
+    assert summary['mIoU_classes'] == ['Clean', 'Material loss', 'Peel']
 
 
 def test_output_dir_holds_the_masks_only_and_tables_go_to_table_dir(tmp_path):
@@ -183,7 +191,9 @@ def test_per_class_rows_give_intervals_counts_and_absent_classes_as_nan(tmp_path
         assert math.isnan(float(dust[key])), key
     assert 'absent' in dust['note']
     loss = rows['Material loss']
-    assert (loss['gt_pixels'], loss['gt_images'], loss['note']) == ('3', '2', '')
+    assert (loss['gt_pixels'], loss['gt_images']) == ('3', '2')
+    # two images are too few for an interval to be trusted: flagged in the table
+    assert loss['note'] == 'unreliable: ground truth in 2 images (< 5)'
     assert float(loss['IoU']) == pytest.approx(100 * 2 / 3, abs=0.01)
     assert float(loss['IoU_ci_low']) <= float(loss['IoU']) <= float(loss['IoU_ci_high'])
     # resampling image b alone gives IoU 0, image a alone 100: the interval spans both
@@ -224,8 +234,10 @@ def test_metric_values_equal_mmseg_iou_metric(classes, samples):
         warnings.simplefilter('ignore', RuntimeWarning)
         theirs = evaluate(dict(type='IoUMetric', iou_metrics=['mIoU', 'mDice', 'mFscore']),
                           classes, samples)
-    for key in ('aAcc', 'mIoU', 'mDice', 'mPrecision', 'mRecall'):
-        np.testing.assert_allclose(ours[key], theirs[key], rtol=0, atol=1e-4, err_msg=key)
+    # mmseg's mIoU under its own name; aAcc and recall (mmseg's Acc) are the same
+    # quantity; where every class has ground truth, so are the other means
+    np.testing.assert_allclose(ours['mIoU_mmseg'], theirs['mIoU'], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(ours['aAcc'], theirs['aAcc'], rtol=0, atol=1e-4)
     np.testing.assert_allclose(ours['mRecall'], theirs['mAcc'], rtol=0, atol=1e-4)  # its name
     areas = [IoUMetric.intersect_and_union(s.pred_sem_seg.data.squeeze(),
                                            s.gt_sem_seg.data.squeeze(), len(classes), 255)
@@ -234,10 +246,15 @@ def test_metric_values_equal_mmseg_iou_metric(classes, samples):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
         per_class = IoUMetric.total_area_to_metrics(*totals, ['mIoU', 'mDice'])
+    present = (totals[3] > 0).numpy()  # label area: the classes with ground truth
+    if present.all():
+        for key in ('mIoU', 'mDice', 'mPrecision'):
+            np.testing.assert_allclose(ours[key], theirs[key], rtol=0, atol=1e-4, err_msg=key)
     for name in ('IoU', 'Dice'):
-        got = [ours[f'{name}.{cls}'] for cls in classes]
-        np.testing.assert_allclose(got, np.round(per_class[name] * 100, 2), rtol=0, atol=1e-4,
-                                   equal_nan=True, err_msg=name)
+        got = np.array([ours[f'{name}.{cls}'] for cls in classes])
+        np.testing.assert_allclose(got[present], np.round(per_class[name] * 100, 2)[present],
+                                   rtol=0, atol=1e-4, err_msg=name)
+        assert np.isnan(got[~present]).all()  # mmseg: 0 if predicted, NaN if not
 
 
 def test_format_only_writes_mmseg_masks_without_ground_truth(tmp_path):

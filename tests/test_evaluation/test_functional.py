@@ -1,4 +1,4 @@
-"""Metrics from confusion matrices and the bootstrap, against hand computations."""
+"""Metrics from confusion matrices, against hand computations and mmseg."""
 import math
 
 import numpy as np
@@ -6,10 +6,9 @@ import pytest
 import torch
 
 import artseg_mm  # noqa: F401
-from artseg_mm.evaluation.functional import (bootstrap_ci, class_iou, confusion_matrix,
-                                             cross_fold_ci, holm_adjust, mean_dice, mean_iou,
-                                             metrics_from_confusion, paired_bootstrap_diff,
-                                             resample_counts)
+from artseg_mm.evaluation.functional import (Statistic, class_iou, confusion_matrix,
+                                             mean_iou, metrics_from_confusion, present_classes,
+                                             statistic)
 
 
 def set_metrics(pred, label, num_classes, ignore_index=255):
@@ -105,108 +104,40 @@ def test_bad_inputs_are_named():
         confusion_matrix(np.full((2, 2), 3), np.zeros((2, 2)), 3)
     with pytest.raises(ValueError, match=r'shape \(2, 2\) differs from label shape \(2, 3\)'):
         confusion_matrix(np.zeros((2, 2)), np.zeros((2, 3)), 3)
-    with pytest.raises(ValueError, match='alpha must be in'):
-        bootstrap_ci(np.ones((2, 2, 2)), alpha=1.5)
-    with pytest.raises(ValueError, match='same images'):
-        paired_bootstrap_diff(np.ones((3, 2, 2)), np.ones((4, 2, 2)))
+    with pytest.raises(ValueError, match=r"unknown metric 'mIOU'"):
+        statistic('mIOU')
+    with pytest.raises(ValueError, match='expected a mask of 3 booleans'):
+        metrics_from_confusion(np.ones((3, 3)), classes=[True, False])
 
 
-def test_resample_counts_draw_n_images_each():
-    counts = resample_counts(5, 1000, seed=0)
-    assert counts.shape == (1000, 5)
-    assert (counts.sum(axis=1) == 5).all()
-    # every image is drawn 1 time per resample on average
-    np.testing.assert_allclose(counts.mean(axis=0), 1.0, atol=0.1)
+def test_a_class_absent_from_the_ground_truth_is_undefined_not_zero():
+    # class 2 is predicted (2 pixels) but has no ground truth: nothing to score
+    conf = np.array([[5, 1, 1],
+                     [2, 4, 1],
+                     [0, 0, 0]])
+    m = metrics_from_confusion(conf)
+    for name in ('IoU', 'Dice', 'Precision', 'Recall'):
+        assert np.isnan(m[name][2]), name
+    iou0, iou1 = 5 / (5 + 2 + 2), 4 / (4 + 3 + 1)
+    assert m['mIoU'] == pytest.approx((iou0 + iou1) / 2)  # over the classes with truth
+    # mmseg's mIoU counts the predicted-but-absent class as IoU 0
+    assert m['mIoU_mmseg'] == pytest.approx((iou0 + iou1 + 0) / 3)
+    assert present_classes(conf).tolist() == [True, True, False]
 
 
-def test_identical_images_give_a_zero_width_interval():
-    conf = np.array([[30, 5], [4, 11]])
-    confs = np.stack([conf] * 6)
-    ci = bootstrap_ci(confs, mean_iou, n_boot=500, seed=0)
-    expected = metrics_from_confusion(conf)['mIoU']
-    assert ci['estimate'] == pytest.approx(expected)
-    assert ci['low'] == pytest.approx(expected)
-    assert ci['high'] == pytest.approx(expected)
-
-
-def test_two_image_bootstrap_matches_the_three_possible_resamples():
-    a = np.array([[9, 1], [1, 9]])    # a good image
-    b = np.array([[5, 5], [5, 5]])    # a bad one
-    m_aa = metrics_from_confusion(2 * a)['mIoU']
-    m_bb = metrics_from_confusion(2 * b)['mIoU']
-    m_ab = metrics_from_confusion(a + b)['mIoU']
-    ci = bootstrap_ci(np.stack([a, b]), mean_iou, n_boot=20000, seed=1)
-    # resamples {a,a}, {a,b}, {b,b} with probabilities 1/4, 1/2, 1/4
-    assert ci['estimate'] == pytest.approx(m_ab)
-    assert ci['low'] == pytest.approx(min(m_aa, m_bb, m_ab))
-    assert ci['high'] == pytest.approx(max(m_aa, m_bb, m_ab))
-    assert ci['boot_mean'] == pytest.approx(0.25 * m_aa + 0.5 * m_ab + 0.25 * m_bb, abs=0.01)
-
-
-def test_cross_fold_mean_weighs_folds_equally_and_resamples_folds():
-    a = np.array([[9, 1], [1, 9]])    # every image of fold A is good
-    b = np.array([[5, 5], [5, 5]])    # every image of fold B is bad
-    m_a, m_b = (float(metrics_from_confusion(c)['mIoU']) for c in (a, b))
-    fold_a, fold_b = np.stack([a] * 3), np.stack([b] * 7)
-    ci = cross_fold_ci([fold_a, fold_b], mean_iou, n_boot=20000, seed=0)
-    # the mean of the two folds, not the 3:7 pooled images
-    assert ci['estimate'] == pytest.approx((m_a + m_b) / 2)
-    assert ci['per_fold'] == pytest.approx([m_a, m_b])
-    assert (ci['n_folds'], ci['n_images']) == (2, 10)
-    # fold draws {A,A}, {A,B}, {B,B}: the interval reaches both folds' values
-    assert ci['low'] == pytest.approx(min(m_a, m_b))
-    assert ci['high'] == pytest.approx(max(m_a, m_b))
-    # images that vary within a fold widen it beyond the fold values
-    mixed = cross_fold_ci([np.stack([a, a, b]), np.stack([b, b, a])], mean_iou,
-                          n_boot=4000, seed=0)
-    assert mixed['low'] < min(mixed['per_fold']) and mixed['high'] > max(mixed['per_fold'])
-    with pytest.raises(ValueError, match='at least 2 folds'):
-        cross_fold_ci([fold_a])
-    with pytest.raises(ValueError, match='different numbers of classes'):
-        cross_fold_ci([fold_a, np.zeros((2, 3, 3))])
-
-
-def test_seed_stack_pools_runs():
-    rng = np.random.default_rng(2)
-    confs = rng.integers(0, 100, (5, 2, 2))
-    single = bootstrap_ci(confs, mean_dice, n_boot=300, seed=0)
-    pooled = bootstrap_ci(np.stack([confs, confs]), mean_dice, n_boot=300, seed=0)
-    for key in ('estimate', 'low', 'high'):
-        assert pooled[key] == pytest.approx(single[key])
-
-
-def test_paired_difference_of_a_model_with_itself_is_zero_and_not_significant():
-    rng = np.random.default_rng(4)
-    confs = rng.integers(0, 100, (7, 3, 3))
-    diff = paired_bootstrap_diff(confs, confs, mean_iou, n_boot=1000, seed=0)
-    assert diff['diff'] == 0 and diff['mean'] == 0
-    assert diff['low'] == 0 and diff['high'] == 0
-    assert diff['significant'] is False
-    assert diff['p_value'] == 1.0
-
-
-def test_paired_difference_of_a_clearly_better_model_is_significant():
-    good = np.stack([np.array([[90, 10], [10, 90]]) + i for i in range(8)])
-    bad = np.stack([np.array([[50, 50], [50, 50]]) + i for i in range(8)])
-    diff = paired_bootstrap_diff(good, bad, class_iou(1), n_boot=2000, seed=0)
-    expected = (metrics_from_confusion(good.sum(0))['IoU'][1]
-                - metrics_from_confusion(bad.sum(0))['IoU'][1])
-    assert diff['diff'] == pytest.approx(expected)
-    assert 0 < diff['low'] <= diff['diff'] <= diff['high']
-    assert diff['significant'] is True
-    assert diff['p_value'] == 0.0
-    reverse = paired_bootstrap_diff(bad, good, class_iou(1), n_boot=2000, seed=0)
-    assert reverse['high'] < 0 and reverse['significant'] is True
-
-
-def test_holm_adjustment_by_hand():
-    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> running max
-    got = holm_adjust([0.01, 0.04, 0.03, 0.005])
-    np.testing.assert_allclose(got, [0.03, 0.06, 0.06, 0.02])
-    assert holm_adjust([0.4, 0.9]).tolist() == [0.8, 0.9]  # 0.4*2, then 0.9*1
-    assert holm_adjust([0.6, 0.7]).tolist() == [1.0, 1.0]  # and at 1
-    with_nan = holm_adjust([0.01, float('nan'), 0.02])  # NaN is not a test
-    assert math.isnan(with_nan[1])
-    np.testing.assert_allclose(with_nan[[0, 2]], [0.02, 0.02])
-    with pytest.raises(ValueError, match='must lie in'):
-        holm_adjust([0.5, 1.5])
+def test_means_over_a_fixed_class_set_are_undefined_when_a_class_is_missing():
+    both = np.array([[6, 2], [1, 3]])
+    clean_only = np.array([[8, 0], [0, 0]])
+    fixed = np.array([True, True])
+    # the split holds both classes: an image with Clean only has no mIoU of that set
+    assert np.isnan(metrics_from_confusion(clean_only, fixed)['mIoU'])
+    # (by its own ground truth it would score 100: the inflation the fixed set avoids)
+    assert metrics_from_confusion(clean_only)['mIoU'] == 1.0
+    stacked = metrics_from_confusion(np.stack([both, clean_only]), fixed)['mIoU']
+    assert stacked[0] == pytest.approx(metrics_from_confusion(both)['mIoU'])
+    assert np.isnan(stacked[1])
+    # a statistic needs the classes of its set, or its own class
+    assert mean_iou.required(fixed).tolist() == [True, True]
+    assert class_iou(1).required(fixed).tolist() == [False, True]
+    assert Statistic('aAcc').required(fixed).tolist() == [False, False]
+    assert class_iou(1)(both) == pytest.approx(3 / 6)

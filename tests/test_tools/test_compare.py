@@ -135,6 +135,9 @@ def test_compare_writes_tables_with_cis_for_every_model(compared):
     markdown = (out / 'comparison.md').read_text()
     assert 'mIoU [95% CI]' in markdown and 'damage IoU [95% CI]' in markdown
     assert '| tiny_a |' in markdown and '| tiny_b |' in markdown and 'significant' in markdown
+    # tiny_b has one run: its intervals are about a checkpoint, and the table says so
+    assert a['level'] == 'training runs' and b['level'] == 'checkpoints'
+    assert 'tiny_b has one training run' in markdown
 
 
 def test_compare_writes_pairwise_differences(compared):
@@ -173,7 +176,9 @@ def test_compare_writes_per_class_results_and_confusion_figures(compared):
     assert [(r['model'], r['class']) for r in rows] == [
         (m, c) for m in ('tiny_a', 'tiny_b') for c in ('Clean', 'Damage')]
     for row in rows:
-        assert int(row['gt_images']) >= 1 and int(row['gt_pixels']) > 0 and not row['note']
+        assert int(row['gt_images']) >= 1 and int(row['gt_pixels']) > 0
+        # two test images: every interval rests on fewer than 5, and says so
+        assert row['note'] == f"unreliable: ground truth in {row['gt_images']} images (< 5)"
         assert float(row['IoU_ci_low']) <= float(row['IoU']) <= float(row['IoU_ci_high'])
         assert float(row['Dice_ci_low']) <= float(row['Dice']) <= float(row['Dice_ci_high'])
     # the IoU of each class equals the comparison's own per-run statistics
@@ -200,7 +205,7 @@ def test_plot_confusions_rows_sum_to_one_and_mark_absent_classes(tmp_path):
     b = next(r for r in rows if r['cls'] == 'B')
     assert b['IoU'] is None and b['Dice'] is None and b['gt_pixels'] == 0
     assert b['note'].startswith('absent')
-    args = types.SimpleNamespace(out=str(tmp_path), alpha=0.05)
+    args = comparison.ComparisonOptions(out=str(tmp_path), alpha=0.05)
     report.write_per_class(rows, args)
     with open(tmp_path / 'per_class.csv') as f:
         b_row = [r for r in csv.DictReader(f) if r['class'] == 'B'][0]
@@ -312,6 +317,48 @@ def test_runs_of_one_config_are_pooled_only_across_seeds(tiny_demo_root):
     # the settings alone equal but the seed repeated: one run passed twice
     with pytest.raises(ValueError, match=r'have the seeds \[0, 0\]'):
         comparison.group_runs([make_run(a, 'tiny', 0), make_run(a.copy(), 'tiny@2', 0)])
+
+
+def test_only_the_model_may_differ_between_compared_models(tiny_demo_root):
+    a = tiny_config(tiny_demo_root, 1, seed=0)
+    b = tiny_config(tiny_demo_root, 2, seed=0)           # another decoder depth: the model
+    b.model.backbone.depth = 34
+    groups = {'tiny_a': [make_run(a, 'tiny_a', 0)], 'tiny_b': [make_run(b, 'tiny_b', 0)]}
+    assert comparison.unlike_settings(groups) == []
+    # the loss is part of the protocol even though it sits in the decode head
+    b.model.decode_head.loss_decode = dict(type='DiceLoss')
+    b.train_cfg = dict(max_epochs=1)
+    diffs = comparison.unlike_settings(groups)
+    assert "model.decode_head.loss_decode.type: tiny_a 'CrossEntropyLoss' != tiny_b " \
+        "'DiceLoss'" in diffs
+    assert "train_cfg.max_epochs: tiny_a '<not set>' != tiny_b 1" in diffs
+    with pytest.raises(comparison.UnlikeRunsError, match='--allow-unlike'):
+        comparison.check_like_runs(groups, allow_unlike=False)
+    assert comparison.check_like_runs(groups, allow_unlike=True) == diffs
+
+
+def test_compare_refuses_runs_of_other_schedules_unless_labelled(tiny_demo_root, tmp_path):
+    long, short = (tiny_config(tiny_demo_root, convs, seed=0) for convs in (1, 2))
+    long.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12)
+    short.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
+    dirs = [fake_work_dir(tmp_path, 'long', long, 0, best=True),
+            fake_work_dir(tmp_path, 'short', short, 1, best=True)]
+    out = tmp_path / 'out'
+    proc = run_tool([PY, COMPARE, *dirs, '--out', out, '--n-boot', '200', '--no-flops'],
+                    check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert 'train_cfg.max_epochs: long 12 != short 1' in proc.stderr
+    assert not out.exists()  # refused before any model was run
+    assert run_compare([*dirs, '--out', out, '--n-boot', '200', '--no-flops',
+                        '--allow-unlike']) == 0
+    markdown = (out / 'comparison.md').read_text()
+    assert markdown.count('**Unlike runs**') == 2  # above both tables
+    assert '- train_cfg.max_epochs: long 12 != short 1' in markdown
+    result = json.loads((out / 'comparison.json').read_text())
+    assert result['unlike_settings'] == ['train_cfg.max_epochs: long 12 != short 1']
+    # one run per model: the tables say the comparison is of checkpoints
+    assert 'compare checkpoints on images like these, not encoder families' in markdown
+    assert {pair['level'] for pair in result['pairwise']} == {'checkpoints'}
 
 
 def fold_config(data_root: Path, split_file: Path, head_convs: int = 1) -> Config:
