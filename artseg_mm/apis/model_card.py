@@ -254,7 +254,7 @@ def _load_section(folder: str) -> List[str]:
         f"mask = ScanInferencer('{folder}')('scan.png')      # uint8 class ids, any size",
         '```', '', '```bash',
         f'python tools/infer.py SCANS --model {folder} --out OUT   # masks, overlays, summary',
-        f'python tools/analysis_tools/visualization_cam.py {folder}/{CONFIG} '
+        f'python tools/analysis_tools/visualization_cam.py {folder} '
         f'{folder}/{WEIGHTS} IMAGE --out OUT',
         '```', '',
         'Share it on the Hugging Face hub (`hf` comes with `huggingface_hub`; older '

@@ -3,11 +3,13 @@
 Why it exists: a work dir is the only thing a trained model lives in
 (checkpoints with optimizer state, logs, a config that may fetch pretrained
 weights). A model folder is what one hands on or pushes to a model hub:
-``config.py`` (fetches nothing), ``model.safetensors`` (the segmentor's weights,
-no pickle), ``classes.json`` (class names and palette), a model card and the
-data and test summaries. ``artseg_model.json`` marks the folder as one
+``config.json`` (the config as data: loading it runs nothing, and it fetches
+nothing), ``model.safetensors`` (the segmentor's weights, no pickle),
+``classes.json`` (class names and palette), a model card and the data and test
+summaries. ``artseg_model.json`` marks the folder as one
 ``tools/misc/package_model.py`` wrote: format version and every file with its
-sha256. Reading checks the files the model is built from against it.
+sha256. Reading checks the files the model is built from against it. Version 1
+folders carried a Python ``config.py``; they are refused, not run.
 """
 import hashlib
 import json
@@ -17,8 +19,8 @@ from typing import Dict, List, NamedTuple, Union
 
 MANIFEST = 'artseg_model.json'
 FORMAT = 'artseg-mm model folder'
-FORMAT_VERSION = 1
-CONFIG = 'config.py'
+FORMAT_VERSION = 2
+CONFIG = 'config.json'
 WEIGHTS = 'model.safetensors'
 CLASSES = 'classes.json'
 # the files a model is built from: checked against the manifest on every load
@@ -67,6 +69,11 @@ def read_manifest(folder: Union[str, Path]) -> dict:
     if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
         raise ModelFolderError(f'{path}: not a model folder manifest (format is not '
                                f'{FORMAT!r})')
+    if manifest.get('format_version') == 1:
+        raise ModelFolderError(f'{path}: a version 1 model folder, whose config is Python '
+                               '(config.py): loading it would run that code, so it is not '
+                               'read. Package the model again from its work dir '
+                               '(tools/misc/package_model.py)')
     if manifest.get('format_version') != FORMAT_VERSION:
         raise ModelFolderError(f'{path}: format_version {manifest.get("format_version")!r}; '
                                f'this artseg-mm reads version {FORMAT_VERSION}')
@@ -106,6 +113,13 @@ def read_classes(path: Union[str, Path]) -> Dict[str, list]:
         raise ModelFolderError(f'{path}: "palette" must hold one [r, g, b] (0-255) per class '
                                f'({len(classes)} classes)')
     return dict(classes=classes, palette=palette)
+
+
+def looks_like_model_folder(path: Union[str, Path]) -> bool:
+    """A folder with a model folder's files (weights, classes, config.json) but no
+    manifest: an incomplete copy, to be refused rather than read as a work dir."""
+    return osp.isdir(str(path)) and any(osp.exists(osp.join(str(path), name))
+                                        for name in MODEL_FILES)
 
 
 def open_model_folder(path: Union[str, Path]) -> ModelFolder:

@@ -8,7 +8,9 @@ dump and its best checkpoint, else the last), every weight must fit
 (``CheckpointMismatchError`` names the keys that differ), checkpoints load with
 ``weights_only=True``, and no pretrained weights are fetched. A model folder
 written by ``tools/misc/package_model.py`` (see ``model_folder``) loads the same
-way: its ``config.py``, ``model.safetensors`` and ``classes.json``.
+way: its ``config.json`` (read as data: nothing in it runs), ``model.safetensors``
+and ``classes.json``. A folder with a model folder's files but no manifest is
+refused, not read as a work dir (whose Python config dump would run).
 """
 import copy
 import glob
@@ -24,7 +26,9 @@ from ..datasets.artefact_classes import (BINARY_CLASSES, BINARY_PALETTE,
                                          FULL_CLASSES, FULL_PALETTE)
 from ..engine.checkpoint_match import load_checkpoint_strict
 from ..runtime_checks import find_test_checkpoint
-from .model_folder import is_model_folder, open_model_folder
+from .config_data import read_config_json
+from .model_folder import (MANIFEST, ModelFolderError, is_model_folder,
+                           looks_like_model_folder, open_model_folder)
 
 ModelSource = Union[str, Path, Config]
 
@@ -55,7 +59,8 @@ def resolve_model_source(model: ModelSource, checkpoint: Optional[str] = None,
 
     A work dir gives its config dump and, unless ``checkpoint`` is given, its
     best checkpoint (else the one ``last_checkpoint`` names); a model folder
-    its ``config.py`` and ``model.safetensors`` (checked against its manifest).
+    its ``config.json`` and ``model.safetensors`` (checked against its manifest); a
+    ``.json`` config file is read as data, a ``.py`` one by mmengine (it runs).
     """
     cfg, checkpoint, _ = _resolve(model, checkpoint, cfg_options)
     return cfg, checkpoint
@@ -71,13 +76,20 @@ def _resolve(model: ModelSource, checkpoint: Optional[str],
         path = str(model)
         if is_model_folder(path):
             folder = open_model_folder(path)
-            cfg, folder_meta = Config.fromfile(folder.config), folder.dataset_meta
+            cfg, folder_meta = read_config_json(folder.config), folder.dataset_meta
             if checkpoint is None:
                 checkpoint = folder.weights
+        elif looks_like_model_folder(path):
+            raise ModelFolderError(
+                f'{path} holds model folder files but no {MANIFEST}: an incomplete copy of '
+                'a model folder. It is not read as a work dir (that would run its Python '
+                'config); copy the whole folder, manifest included')
         elif osp.isdir(path):
             cfg = Config.fromfile(find_config_dump(path))
             if checkpoint is None:
                 checkpoint = find_test_checkpoint(path)
+        elif osp.isfile(path) and path.endswith('.json'):
+            cfg = read_config_json(path)
         elif osp.isfile(path):
             cfg = Config.fromfile(path)
         else:

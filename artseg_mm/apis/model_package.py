@@ -22,6 +22,7 @@ from mmengine.config import Config
 from ..datasets.data_summary import training_data_summary
 from ..engine.checkpoint_match import read_checkpoint
 from ..runtime_checks import find_test_checkpoint
+from .config_data import config_to_json
 from .model_card import model_card, model_facts
 from .model_folder import (CLASSES, CONFIG, MANIFEST, WEIGHTS, ModelFolderError,
                            is_model_folder, manifest_record, read_manifest)
@@ -118,7 +119,8 @@ def _write_folder(folder: Path, name: str, model, cfg: Config, checkpoint: str,
     """Write every file but the manifest into ``folder`` (to become the folder
     ``name``); returns their names."""
     from safetensors.torch import save_file
-    shareable_config(cfg).dump(str(folder / CONFIG))
+    (folder / CONFIG).write_text(config_to_json(shareable_config(cfg)) + '\n',
+                                 encoding='utf-8')
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
               str(folder / WEIGHTS), metadata={'format': 'pt'})
     classes = dict(classes=list(model.dataset_meta['classes']),

@@ -5,7 +5,7 @@ ops, which does not build against this torch; the exporters of PyTorch itself
 (``torch.onnx.export`` with its ``torch.export``-based path, ``torch.jit.trace``,
 ``torch.export``) handle these models once they are wrapped as
 :class:`WholeImageLogits`. Each file carries what inference needs besides the
-weights: the config text, the class names and palette, and its input size.
+weights: the config (JSON: read as data, never run), the class names and palette, and its input size.
 
 Input size: the batch is always dynamic (sliding-window batches vary); height
 and width are dynamic where the encoder takes any size (ConvNeXt, Swin built
@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 from timm.models.swin_transformer import SwinTransformerBlock
 
+from ..apis.config_data import config_to_json
 from .exportable import WholeImageLogits
 
 # format -> file extension
@@ -102,7 +103,7 @@ def resolve_input_size(model: nn.Module, fmt: str, requested: str = 'auto'
 
 def export_metadata(model: nn.Module, fixed_size: Optional[Tuple[int, int]]
                     ) -> Dict[str, str]:
-    """Strings stored with the exported file: config text, classes and palette
+    """Strings stored with the exported file: config (JSON), classes and palette
     (JSON), input size ('dynamic' or 'HxW') and the checkpoint it came from."""
     cfg = getattr(model, 'cfg', None)
     if cfg is None:
@@ -115,7 +116,7 @@ def export_metadata(model: nn.Module, fixed_size: Optional[Tuple[int, int]]
     dataset_meta = dict(classes=list(meta['classes']),
                         palette=[[int(v) for v in c] for c in meta['palette']])
     return {
-        CONFIG_KEY: cfg.pretty_text,
+        CONFIG_KEY: config_to_json(cfg),
         DATASET_META_KEY: json.dumps(dataset_meta),
         INPUT_SIZE_KEY: 'dynamic' if fixed_size is None else 'x'.join(map(str, fixed_size)),
         SOURCE_KEY: str(getattr(model, 'checkpoint_path', None) or 'untrained weights'),

@@ -15,7 +15,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.config import Config
+from ..apis.config_data import config_from_json
 from mmengine.logging import print_log
 
 from ..apis.scan_inference import WindowModel, window_normaliser
@@ -112,7 +112,7 @@ class ExportedSegmentor:
             raise ValueError(f'{path}: the file lacks the metadata {missing}; export it '
                              'with tools/deployment/export.py')
         self.metadata: Dict[str, str] = metadata
-        self.cfg = Config.fromstring(metadata[CONFIG_KEY], '.py')
+        self.cfg = config_from_json(metadata[CONFIG_KEY], f'{path} (metadata {CONFIG_KEY})')
         if cfg_options:
             self.cfg.merge_from_dict(cfg_options)
         self.dataset_meta = json.loads(metadata[DATASET_META_KEY])

@@ -37,10 +37,10 @@ def copy_folder(folder, tmp_path):
 
 def test_manifest_lists_every_file_with_its_sha256(folder):
     manifest = json.loads((folder / 'artseg_model.json').read_text())
-    assert manifest['format'] == 'artseg-mm model folder' and manifest['format_version'] == 1
+    assert manifest['format'] == 'artseg-mm model folder' and manifest['format_version'] == 2
     on_disk = {p.name for p in folder.iterdir()} - {'artseg_model.json'}
     assert set(manifest['files']) == on_disk == {
-        'config.py', 'model.safetensors', 'classes.json', 'data_summary.json', 'README.md',
+        'config.json', 'model.safetensors', 'classes.json', 'data_summary.json', 'README.md',
         'test_metrics.json', 'test_per_class.csv', 'test_per_group.csv'}
     for name, digest in manifest['files'].items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
@@ -63,13 +63,14 @@ def test_config_fetches_nothing_and_keeps_the_data_paths(folder, work_dir, tiny_
     from mmengine.config import Config
     run = Config.fromfile(str(work_dir / 'tiny_convnext.py'))
     assert run.model.backbone.pretrained is True  # what the run's config asked for
-    shared = Config.fromfile(str(folder / 'config.py'))
+    shared = Config(json.loads((folder / 'config.json').read_text()))  # plain data
     assert shared.model.backbone.pretrained is False
     assert shared.model.backbone.checkpoint_path is None
     assert shared.load_from is None
     for split in ('train', 'val', 'test'):
         assert shared[f'{split}_dataloader'].dataset.data_root == str(tiny_demo_root)
-    assert shared.model.decode_head == run.model.decode_head
+    # the same settings; JSON has lists where the Python config had tuples
+    assert shared.model.decode_head == json.loads(json.dumps(run.model.decode_head))
 
 
 def test_classes_are_the_checkpoints(folder, work_dir):
@@ -160,7 +161,7 @@ def test_folder_gives_the_same_model_and_mask_as_the_work_dir(folder, work_dir, 
     assert len(np.unique(expected)) == 2  # the seeded weights predict both classes
     np.testing.assert_array_equal(mask, expected)
     # a config and safetensors weights, as the tools taking CONFIG CKPT get them
-    by_files = init_model(str(folder / 'config.py'), str(folder / 'model.safetensors'))
+    by_files = init_model(str(folder / 'config.json'), str(folder / 'model.safetensors'))
     for key, value in model.state_dict().items():
         assert torch.equal(by_files.state_dict()[key], value), key
 
@@ -231,7 +232,7 @@ def test_unreadable_safetensors_is_named(folder, tmp_path):
     truncated.write_bytes((folder / 'model.safetensors').read_bytes()[:1000])
     with pytest.raises(CorruptCheckpointError, match=f'{truncated} is not a readable '
                        'safetensors file'):
-        init_model(str(folder / 'config.py'), str(truncated))
+        init_model(str(folder / 'config.json'), str(truncated))
 
 
 def test_force_replaces_only_a_model_folder_it_wrote(work_dir, tmp_path, tiny_demo_root):
@@ -271,3 +272,68 @@ def test_missing_data_root_is_said_in_the_card(tmp_path):
     summary = json.loads((tmp_path / 'm' / 'data_summary.json').read_text())
     assert summary['found'] is False
     assert f"data root {tmp_path / 'gone'} not found" in (tmp_path / 'm' / 'README.md').read_text()
+
+
+PAYLOAD = "open({marker!r}, 'w').write('ran')\n"
+
+
+def rehash(folder):
+    """What anyone publishing a folder can do: write the manifest's hashes anew."""
+    from artseg_mm.apis.model_folder import manifest_record
+    manifest = json.loads((folder / 'artseg_model.json').read_text())
+    manifest['files'] = manifest_record(folder, list(manifest['files']))['files']
+    (folder / 'artseg_model.json').write_text(json.dumps(manifest))
+    return manifest
+
+
+def test_a_shared_folder_never_runs_code_from_its_config(folder, tmp_path):
+    """A folder whose config carries a payload, its manifest re-hashed: loading
+    executes nothing, whatever form the payload takes."""
+    from artseg_mm.apis import init_model
+    from artseg_mm.apis.config_data import ConfigDataError
+    from artseg_mm.apis.model_folder import ModelFolderError
+    marker = tmp_path / 'payload_ran'
+    # the version-1 layout: a Python config.py (what mmengine would execute)
+    old = copy_folder(folder, tmp_path / 'v1')
+    config = json.loads((old / 'config.json').read_text())
+    (old / 'config.json').unlink()
+    (old / 'config.py').write_text(PAYLOAD.format(marker=str(marker)) + f'model = {config["model"]!r}\n')
+    manifest = json.loads((old / 'artseg_model.json').read_text())
+    manifest['files'] = {('config.py' if k == 'config.json' else k): v
+                         for k, v in manifest['files'].items()}
+    manifest['format_version'] = 1
+    (old / 'artseg_model.json').write_text(json.dumps(manifest))
+    rehash(old)
+    with pytest.raises(ModelFolderError, match='version 1 model folder, whose config is Python'):
+        init_model(str(old))
+    # Python text in config.json
+    py_text = copy_folder(folder, tmp_path / 'pytext')
+    (py_text / 'config.json').write_text(PAYLOAD.format(marker=str(marker)))
+    rehash(py_text)
+    with pytest.raises(ConfigDataError, match='the config is not JSON'):
+        init_model(str(py_text))
+    # JSON that asks to import another module, or to inherit a Python file
+    for key, value, message in (('custom_imports', dict(imports=['os']), "names \\['os'\\]"),
+                                ('_base_', ['evil.py'], 'cannot inherit other files')):
+        crafted = copy_folder(folder, tmp_path / key)
+        data = json.loads((crafted / 'config.json').read_text())
+        data[key] = value
+        (crafted / 'config.json').write_text(json.dumps(data))
+        rehash(crafted)
+        with pytest.raises(ConfigDataError, match=message):
+            init_model(str(crafted))
+    assert not marker.exists()
+
+
+def test_an_incomplete_model_folder_is_refused_not_read_as_a_work_dir(folder, tmp_path):
+    from artseg_mm.apis import init_model
+    from artseg_mm.apis.model_folder import ModelFolderError
+    marker = tmp_path / 'payload_ran'
+    partial = copy_folder(folder, tmp_path / 'partial')
+    (partial / 'artseg_model.json').unlink()
+    # a work dir's config dump is Python: a folder like this must not be read as one
+    (partial / 'run.py').write_text(PAYLOAD.format(marker=str(marker)))
+    with pytest.raises(ModelFolderError, match='holds model folder files but no '
+                                               'artseg_model.json'):
+        init_model(str(partial))
+    assert not marker.exists()

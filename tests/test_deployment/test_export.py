@@ -200,3 +200,24 @@ def test_check_image_is_the_first_test_image_else_synthetic(model, tiny_demo_roo
     image, source = default_check_image(cfg)
     assert image.shape == (256, 256, 3) and image.dtype == np.uint8
     assert source.startswith('a synthetic 256x256 image') and 'absent' in source
+
+
+def test_an_exported_file_never_runs_code_from_its_config(onnx_file, tmp_path):
+    """The config an exported file carries is JSON read as data: Python text there
+    (what older exports held, or a crafted file) is refused and never executed."""
+    import json
+
+    import onnx
+
+    from artseg_mm.apis.config_data import ConfigDataError
+    from artseg_mm.deployment import ExportedSegmentor
+    marker = tmp_path / 'payload_ran'
+    model = onnx.load(str(onnx_file))
+    config = next(p for p in model.metadata_props if p.key == 'artseg_mm.config')
+    assert json.loads(config.value)['model']['backbone']['model_name'] == 'convnext_atto'
+    config.value = f"open({str(marker)!r}, 'w').write('ran')\nmodel = dict(type='x')\n"
+    crafted = tmp_path / 'crafted.onnx'
+    onnx.save(model, str(crafted))
+    with pytest.raises(ConfigDataError, match=f'{crafted} .*the config is not JSON'):
+        ExportedSegmentor(crafted)
+    assert not marker.exists()

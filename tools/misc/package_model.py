@@ -3,7 +3,7 @@
     python tools/misc/package_model.py WORK_DIR --out DIR [--checkpoint CKPT]
         [--metrics METRICS_DIR] [--force]
 
-DIR gets config.py (pretrained-weight settings cleared), model.safetensors,
+DIR gets config.json (the config as data, pretrained-weight settings cleared), model.safetensors,
 classes.json, data_summary.json, the test tables of ``tools/test.py --work-dir``
 (default WORK_DIR/test; their absence is said in the card), a model card
 README.md and the manifest artseg_model.json. ``init_model(DIR)`` and
