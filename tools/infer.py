@@ -4,10 +4,12 @@
 
 INPUT is an image file, a folder (its PNG, JPEG and TIFF files) or a quoted glob;
 MODEL a work dir (its config and best checkpoint, else the last), a model folder
-(written by tools/misc/package_model.py), a config (with --checkpoint) or a model
-exported by tools/deployment/export.py (.onnx, run by onnxruntime; it carries its
-config, classes and palette). Images are read by the config's own loader, as in
-training (8/16-bit, grey/RGB/RGBA, EXIF orientation). Sliding-window inference
+(written by tools/misc/package_model.py), a config (with --checkpoint; without one it
+is refused unless --random-weights asks for untrained weights) or a model exported by
+tools/deployment/export.py (.onnx, run by onnxruntime; it carries its config, classes
+and palette). Images are read by the config's own loader, as in training (8/16-bit,
+grey/RGB/RGBA, EXIF orientation), after their header is checked against --max-pixels
+(default 250 Mpx: a small file can declare a huge image). Sliding-window inference
 with bounded memory: any scan size.
 Writes DIR/masks, DIR/overlays, DIR/summary.csv and .json, and DIR/index.html
 (see artseg_mm.visualization.scan_report).
@@ -20,6 +22,7 @@ import sys
 from tqdm import tqdm
 
 from artseg_mm.apis import ScanInferencer
+from artseg_mm.apis.inferencer import DEFAULT_MAX_PIXELS
 from artseg_mm.deployment import is_exported_model
 from artseg_mm.engine import cpu_supports_bf16
 from artseg_mm.runtime_checks import add_cfg_options
@@ -38,6 +41,12 @@ def parse_args(argv=None):
                         help='work dir, model folder, config file or exported model '
                         '(.onnx)')
     parser.add_argument('--checkpoint', help='checkpoint (default: the work dir\'s best)')
+    parser.add_argument('--random-weights', action='store_true',
+                        help='with a config and no --checkpoint: segment with untrained '
+                        'random weights (only to try the tool; refused otherwise)')
+    parser.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+                        help='refuse images whose header declares more pixels, before '
+                        f'decoding them (default {DEFAULT_MAX_PIXELS:,})')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--force', action='store_true',
                         help='replace the results in a non-empty output folder')
@@ -51,7 +60,15 @@ def parse_args(argv=None):
                         'CPUs with bf16 kernels, changes a small share of pixels')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
     add_cfg_options(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.max_pixels < 1:
+        parser.error(f'--max-pixels must be >= 1, got {args.max_pixels}')
+    if (osp.isfile(args.model) and not is_exported_model(args.model)
+            and args.checkpoint is None and not args.random_weights):
+        parser.error(f'--model {args.model} is a config: give its weights with --checkpoint '
+                     '(or a work dir or model folder as --model); --random-weights segments '
+                     'with untrained weights, only to try the tool')
+    return args
 
 
 def collect_inputs(inputs):
@@ -96,8 +113,12 @@ def main(argv=None) -> int:
               'running fp32', file=sys.stderr)
     elif args.bf16:
         options['model.test_cfg.autocast_dtype'] = 'bfloat16'
-    inferencer = ScanInferencer(args.model, args.checkpoint, device=args.device,
-                                cfg_options=options)
+    try:
+        inferencer = ScanInferencer(args.model, args.checkpoint, device=args.device,
+                                    cfg_options=options, max_pixels=args.max_pixels)
+    except ValueError as error:  # a model or option that cannot work: said in one line
+        print(f'infer: {error}', file=sys.stderr)
+        return 2
     model_rss = rss_mib()
     report = ScanReport(args.out, inferencer.classes, inferencer.palette)
     for path in tqdm(paths, desc='images', unit='img'):

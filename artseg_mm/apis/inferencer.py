@@ -18,9 +18,29 @@ from ..compat.mmseg_inference import is_step_of
 from .model_loader import ModelSource, init_model
 from .scan_inference import count_windows, predict_class_ids
 
+# the largest image decoded by default: above ARTeFACT's largest scan (133 Mpx)
+# with room, far below what a crafted header can claim (OpenCV takes up to 1 Gpx)
+DEFAULT_MAX_PIXELS = 250_000_000
+
 # pipeline steps that scan inference reproduces (loading, packing); anything
 # else (a Resize, say) would change what the model sees, so it is refused
 _REPRODUCED_STEPS = ('LoadImageFromFile', 'LoadAnnotations', 'PackSegInputs')
+
+
+class ImageTooLargeError(ValueError):
+    """An image whose header declares more pixels than the limit."""
+
+
+def check_pixel_limit(path: str, max_pixels: int) -> None:
+    """Refuse an image whose header declares more than ``max_pixels``, before any
+    decoding (a small file can declare a huge image and exhaust the memory)."""
+    import imagesize
+    width, height = imagesize.get(str(path))
+    if width > 0 and height > 0 and width * height > max_pixels:
+        raise ImageTooLargeError(
+            f'{path}: {width}x{height} = {width * height / 1e6:.0f} Mpx, above the limit of '
+            f'{max_pixels / 1e6:.0f} Mpx; raise it with --max-pixels (ScanInferencer '
+            'max_pixels) if the machine has the memory for it')
 
 
 def image_loader(cfg) -> Callable[[str], np.ndarray]:
@@ -63,10 +83,13 @@ class ScanInferencer:
             model folder's own); not for an exported file, which holds its weights.
         device: 'cpu' or 'cuda[:N]'.
         cfg_options: config overrides, e.g. ``{'model.test_cfg.batch_size': 8}``.
+        max_pixels: image files whose header declares more pixels are refused
+            before decoding (:class:`ImageTooLargeError`).
     """
 
     def __init__(self, model: Union[ModelSource, nn.Module], checkpoint: Optional[str] = None,
-                 device: str = 'cpu', cfg_options: Optional[dict] = None) -> None:
+                 device: str = 'cpu', cfg_options: Optional[dict] = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         from ..deployment.runtime import ExportedSegmentor, is_exported_model
         if is_exported_model(model):
             if checkpoint is not None:
@@ -80,7 +103,14 @@ class ScanInferencer:
             self._windows = self.model
         self.classes = tuple(self.model.dataset_meta['classes'])
         self.palette = [tuple(int(v) for v in c) for c in self.model.dataset_meta['palette']]
-        self.load_image = image_loader(self.model.cfg)
+        self.max_pixels = max_pixels
+        self._decode = image_loader(self.model.cfg)
+        count_windows(self.model, (1, 1))  # an invalid test_cfg window/stride stops here
+
+    def load_image(self, path: str) -> np.ndarray:
+        """The image as the config's loader reads it, if within ``max_pixels``."""
+        check_pixel_limit(path, self.max_pixels)
+        return self._decode(path)
 
     def num_windows(self, image: np.ndarray) -> int:
         return count_windows(self.model, image.shape)

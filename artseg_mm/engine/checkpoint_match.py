@@ -120,6 +120,18 @@ def check_state_fits(model_state: Dict[str, torch.Tensor],
             f'{model_name}: ' + '; '.join(parts))
 
 
+def check_finite(state_dict: dict, filename: str) -> None:
+    """Refuse weights holding NaN or infinity, naming the tensors: such a model
+    predicts one class everywhere (or garbage) without any error of its own."""
+    bad = [key for key, value in state_dict.items()
+           if torch.is_tensor(value) and value.is_floating_point()
+           and not bool(torch.isfinite(value).all())]
+    if bad:
+        shown = ', '.join(bad[:8]) + (f' ... ({len(bad)} in all)' if len(bad) > 8 else '')
+        raise CheckpointMismatchError(f'{filename}: non-finite weights (NaN or inf) in {shown}; '
+                                      'the training diverged or the file is damaged')
+
+
 def load_checkpoint_strict(model: nn.Module,
                            filename: str,
                            map_location: Optional[str] = 'cpu',
@@ -145,6 +157,7 @@ def load_checkpoint_strict(model: nn.Module,
     revised = revise_state_keys(checkpoint.get('state_dict', checkpoint),
                                 revise_keys)
     check_state_fits(target.state_dict(), revised, filename, type(target).__name__)
+    check_finite(revised, filename)
     return _load_checkpoint_to_model(target, checkpoint, strict=True,
                                      logger=logger,
                                      revise_keys=list(revise_keys))

@@ -16,6 +16,7 @@ import os
 import os.path as osp
 import shutil
 from typing import Dict, List, Sequence, Tuple
+from urllib.parse import quote
 
 import cv2
 import numpy as np
@@ -95,6 +96,18 @@ def overlay_panels(image_bgr: np.ndarray, mask: np.ndarray, classes: Sequence[st
     return np.concatenate([panels, _legend(panels.shape[1], classes, palette, shares)])
 
 
+# a cell a spreadsheet would read as a formula (CSV injection): =, +, -, @, tab, CR
+_FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
+
+
+def spreadsheet_safe(value):
+    """A text cell that starts like a formula gets a leading apostrophe, the
+    spreadsheets' own mark for 'text', so opening summary.csv runs nothing."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 class ScanReport:
     """Collects one row per scan and writes the files listed in the module doc."""
 
@@ -158,7 +171,8 @@ class ScanReport:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             for row in self.rows:
-                flat = {k: row.get(k, '') for k in ('file', 'status', 'width', 'height')}
+                flat = {k: spreadsheet_safe(row.get(k, ''))
+                        for k in ('file', 'status', 'width', 'height')}
                 for c in self.classes:
                     if 'pixels' in row:
                         flat[f'{c} px'] = row['pixels'][c]
@@ -169,6 +183,9 @@ class ScanReport:
 
     def _html(self) -> str:
         esc = html.escape
+
+        def url(rel: str) -> str:  # a file name may hold '#', '?', '%' or spaces
+            return esc(quote(rel))
         head = ''.join(f'<th>{esc(c)} %</th>' for c in self.classes)
         body = []
         for row in self.rows:
@@ -179,12 +196,12 @@ class ScanReport:
                 continue
             shares = ''.join(f'<td>{row["percent"][c]:.2f}</td>' for c in self.classes)
             body.append(
-                f'<tr><td><a href="{esc(row["overlay"])}"><img src="{esc(row["thumb"])}" '
+                f'<tr><td><a href="{url(row["overlay"])}"><img src="{url(row["thumb"])}" '
                 f'height="96"></a></td><td>{esc(row["file"])}<br>'
-                f'<a href="{esc(row["mask"])}">mask</a></td>'
+                f'<a href="{url(row["mask"])}">mask</a></td>'
                 f'<td>{row["width"]}x{row["height"]}</td>{shares}</tr>')
         overlays = ''.join(
-            f'<figure><img src="{esc(r["overlay"])}" style="max-width:100%">'
+            f'<figure><img src="{url(r["overlay"])}" style="max-width:100%">'
             f'<figcaption>{esc(r["file"])}</figcaption></figure>'
             for r in self.rows if r['status'] == 'ok')
         return ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>artseg-mm '

@@ -57,6 +57,21 @@ def test_mismatched_checkpoint_names_the_keys(work_dir, tmp_path):
     assert str(bad) in str(err.value)
 
 
+def test_non_finite_weights_are_refused_with_the_tensor_names(work_dir, tmp_path):
+    """A diverged or damaged checkpoint would predict one class everywhere, silently."""
+    from artseg_mm.apis import init_model
+    from artseg_mm.engine.checkpoint_match import CheckpointMismatchError
+    state = torch.load(work_dir / 'best_mIoU_epoch_1.pth', weights_only=True)
+    key = next(k for k in state['state_dict'] if k.startswith('decode_head.conv_seg'))
+    state['state_dict'][key] = state['state_dict'][key].clone()
+    state['state_dict'][key].view(-1)[0] = float('nan')
+    broken = tmp_path / 'nan.pth'
+    torch.save(state, broken)
+    with pytest.raises(CheckpointMismatchError,
+                       match=f'{broken}: non-finite weights \\(NaN or inf\\) in {key}'):
+        init_model(str(work_dir), str(broken))
+
+
 def test_missing_model_source_is_named(tmp_path):
     from artseg_mm.apis import init_model
     with pytest.raises(FileNotFoundError, match='no such work dir or config'):

@@ -157,3 +157,83 @@ def test_checkpoint_without_meta_works_in_every_tool(tool, work_dir, scans, tmp_
         assert 'attention' in proc.stderr.splitlines()[-1], proc.stderr[-2000:]
     else:
         assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def png_header_only(path: Path, width: int, height: int) -> None:
+    """A tiny PNG whose header declares ``width`` x ``height`` (its data is a stub)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack('>I', len(data)) + kind + data
+                + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    path.write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr)
+                     + chunk(b'IDAT', zlib.compress(b'\0' * 1000)) + chunk(b'IEND', b''))
+
+
+def test_images_above_the_pixel_limit_are_refused_before_decoding(work_dir, scans, tmp_path):
+    bomb = tmp_path / 'bomb.png'
+    png_header_only(bomb, 32000, 32000)
+    assert bomb.stat().st_size < 2000
+    proc = run_tool([PY, INFER, bomb, '--model', work_dir, '--out', tmp_path / 'a'],
+                    check=False, timeout=120)
+    assert proc.returncode != 0
+    assert (f'{bomb}: 32000x32000 = 1024 Mpx, above the limit of 250 Mpx; raise it with '
+            '--max-pixels') in proc.stderr
+    # skipped and listed with --skip-bad; the run's memory stays that of the model
+    proc = run_tool([PY, INFER, bomb, scans / 'photo.jpg', '--model', work_dir, '--out',
+                     tmp_path / 'b', '--skip-bad'], timeout=120)
+    assert '1 of 2 images segmented' in proc.stdout
+    peak = float(re.search(r'peak RSS (\d+) MiB', proc.stdout).group(1))
+    assert peak < 2500  # decoding 32000 x 32000 x 3 alone would take 2900 MiB
+    status = {Path(r['file']).name: r['status'] for r in json.loads(
+        (tmp_path / 'b' / 'summary.json').read_text())['images']}
+    assert status['bomb.png'].startswith('skipped: ') and 'Mpx' in status['bomb.png']
+    # the limit is the user's to set: a lower one refuses the small photo too
+    proc = run_tool([PY, INFER, scans / 'photo.jpg', '--model', work_dir, '--out',
+                     tmp_path / 'c', '--max-pixels', '100'], check=False)
+    assert proc.returncode != 0 and 'above the limit of 0 Mpx' in proc.stderr
+
+
+def test_a_config_without_weights_is_refused_unless_random_weights_are_asked_for(
+        work_dir, scans, tmp_path):
+    config = next(work_dir.glob('*.py'))
+    args = [PY, INFER, scans / 'photo.jpg', '--model', config]
+    proc = run_tool(args + ['--out', tmp_path / 'a'], check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert f'--model {config} is a config: give its weights with --checkpoint' in proc.stderr
+    assert not (tmp_path / 'a').exists()
+    run_tool(args + ['--out', tmp_path / 'b', '--random-weights'])
+    assert (tmp_path / 'b' / 'masks' / 'photo.png').is_file()
+
+
+def test_a_stride_larger_than_the_window_is_refused_with_the_values(work_dir, scans, tmp_path):
+    proc = run_tool([PY, INFER, scans / 'photo.jpg', '--model', work_dir, '--out',
+                     tmp_path / 'a', '--cfg-options', 'model.test_cfg.stride=(200,200)'],
+                    check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert re.search(r'test_cfg.stride \(200, 200\) must be at least 1 and at most the window '
+                     r'test_cfg.crop_size \(\d+, \d+\)', proc.stderr)
+
+
+def test_names_that_spreadsheets_or_browsers_misread_are_written_safely(work_dir, scans,
+                                                                       tmp_path):
+    from urllib.parse import unquote
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    for name in ('=HYPERLINK(1).png', 'scan #2?.png', '+50% damage.png'):
+        (folder / name).write_bytes((scans / 'print.png').read_bytes())
+    out = tmp_path / 'out'
+    run_tool([PY, INFER, '=HYPERLINK(1).png', 'scan #2?.png', '+50% damage.png', '--model',
+              work_dir, '--out', out], cwd=folder)
+    with open(out / 'summary.csv', newline='') as f:
+        files = [row['file'] for row in csv.DictReader(f)]
+    # formula-like cells are text for a spreadsheet; the JSON keeps the names as they are
+    assert files == ["'=HYPERLINK(1).png", 'scan #2?.png', "'+50% damage.png"]
+    assert [r['file'] for r in json.loads((out / 'summary.json').read_text())['images']] == [
+        '=HYPERLINK(1).png', 'scan #2?.png', '+50% damage.png']
+    page = (out / 'index.html').read_text()
+    refs = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert len(refs) == 12 and not any(c in ref for ref in refs for c in '#? ')
+    assert all((out / unquote(ref)).is_file() for ref in refs), refs

@@ -137,6 +137,10 @@ def slide_windows(h_img: int, w_img: int, crop_size: Sequence[int],
     """
     h_stride, w_stride = stride
     h_crop, w_crop = crop_size
+    if not (0 < h_stride <= h_crop and 0 < w_stride <= w_crop):
+        raise ValueError(f'test_cfg.stride {tuple(stride)} must be at least 1 and at most the '
+                         f'window test_cfg.crop_size {tuple(crop_size)}: a larger stride leaves '
+                         'bands of the image unsegmented')
     h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
     w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
     boxes = []
