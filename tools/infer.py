@@ -27,7 +27,8 @@ from artseg_mm.deployment import is_exported_model
 from artseg_mm.engine import cpu_supports_bf16
 from artseg_mm.runtime_checks import add_cfg_options
 from artseg_mm.utils.memory import peak_rss_mib, rss_mib
-from artseg_mm.visualization.scan_report import ScanReport, prepare_output_dir
+from artseg_mm.visualization.scan_report import (ScanReport, check_output_dir,
+                                                 prepare_output_dir)
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
 WINDOW_BAR_FROM = 16  # show a progress bar over windows from this many on
@@ -100,8 +101,12 @@ def collect_inputs(inputs):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    paths = collect_inputs(args.inputs)
-    prepare_output_dir(args.out, args.force)
+    try:  # usage mistakes: one line, nothing written
+        paths = collect_inputs(args.inputs)
+        check_output_dir(args.out, args.force)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f'infer: {error}', file=sys.stderr)
+        return 2
     options = dict(args.cfg_options or {})
     if args.window_batch is not None:
         options['model.test_cfg.batch_size'] = args.window_batch
@@ -116,9 +121,10 @@ def main(argv=None) -> int:
     try:
         inferencer = ScanInferencer(args.model, args.checkpoint, device=args.device,
                                     cfg_options=options, max_pixels=args.max_pixels)
-    except ValueError as error:  # a model or option that cannot work: said in one line
+    except (ValueError, FileNotFoundError) as error:  # a model or option that cannot work
         print(f'infer: {error}', file=sys.stderr)
         return 2
+    prepare_output_dir(args.out, args.force)  # only once the model is loaded
     model_rss = rss_mib()
     report = ScanReport(args.out, inferencer.classes, inferencer.palette)
     for path in tqdm(paths, desc='images', unit='img'):
@@ -126,7 +132,8 @@ def main(argv=None) -> int:
             image = inferencer.load_image(path)
         except Exception as error:  # every loader failure: stop, or skip and list it
             if not args.skip_bad:
-                raise SystemExit(f'infer: cannot read {path}: {error}') from error
+                raise SystemExit(f'infer: {error}; --skip-bad skips unreadable files and '
+                                 'lists them in the summary') from error
             tqdm.write(f'infer: skipping {path}: {error}')
             report.add_skipped(path, str(error))
             continue

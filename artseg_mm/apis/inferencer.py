@@ -35,7 +35,8 @@ def check_pixel_limit(path: str, max_pixels: int) -> None:
     """Refuse an image whose header declares more than ``max_pixels``, before any
     decoding (a small file can declare a huge image and exhaust the memory)."""
     import imagesize
-    width, height = imagesize.get(str(path))
+    width, height = imagesize.get(str(path))  # (-1, -1): no header it knows; the decoder
+    # then names the file, and OpenCV itself refuses images over 2^30 pixels
     if width > 0 and height > 0 and width * height > max_pixels:
         raise ImageTooLargeError(
             f'{path}: {width}x{height} = {width * height / 1e6:.0f} Mpx, above the limit of '
@@ -110,7 +111,13 @@ class ScanInferencer:
     def load_image(self, path: str) -> np.ndarray:
         """The image as the config's loader reads it, if within ``max_pixels``."""
         check_pixel_limit(path, self.max_pixels)
-        return self._decode(path)
+        try:
+            return self._decode(path)
+        except ValueError as error:  # the training loader's advice speaks of masks
+            cause = error.__cause__ or error
+            raise ValueError(f'cannot read {path}: the file is truncated, empty or not an '
+                             f'image this loader decodes ({type(cause).__name__}: '
+                             f'{cause})') from error
 
     def num_windows(self, image: np.ndarray) -> int:
         return count_windows(self.model, image.shape)

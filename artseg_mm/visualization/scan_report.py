@@ -30,13 +30,20 @@ THUMB_SIDE = 256
 _ROW_BLOCK = 1024    # mask rows counted at a time (bounded temporary memory)
 
 
+def check_output_dir(out_dir: str, force: bool) -> None:
+    """Refuse a non-empty ``out_dir`` unless ``force`` (nothing is changed yet)."""
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise FileExistsError(f'output folder {out_dir} exists and is not a folder')
+    if osp.isdir(out_dir) and os.listdir(out_dir) and not force:
+        raise FileExistsError(f'output folder {out_dir} is not empty; choose another '
+                              'or pass --force to replace the results in it')
+
+
 def prepare_output_dir(out_dir: str, force: bool) -> None:
     """Create ``out_dir``; a non-empty one is refused unless ``force``, which
     removes only what an earlier run of this writer put there."""
+    check_output_dir(out_dir, force)
     if osp.isdir(out_dir) and os.listdir(out_dir):
-        if not force:
-            raise FileExistsError(f'output folder {out_dir} is not empty; choose another '
-                                  'or pass --force to replace the results in it')
         for entry in OUTPUT_ENTRIES:
             path = osp.join(out_dir, entry)
             if osp.isdir(path):

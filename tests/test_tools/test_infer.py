@@ -89,11 +89,31 @@ def test_unreadable_input_stops_or_is_skipped_and_listed(work_dir, scans, tmp_pa
     args = [PY, INFER, scans / 'photo.jpg', bad, '--model', work_dir]
     proc = run_tool(args + ['--out', tmp_path / 'a'], check=False)
     assert proc.returncode != 0 and f'cannot read {bad}' in proc.stderr
+    assert '--skip-bad skips unreadable files' in proc.stderr
+    assert 'mask' not in proc.stderr  # the training loader's advice does not apply here
     proc = run_tool(args + ['--out', tmp_path / 'b', '--skip-bad'])
     summary = json.loads((tmp_path / 'b' / 'summary.json').read_text())
     status = {Path(r['file']).name: r['status'] for r in summary['images']}
     assert status['photo.jpg'] == 'ok' and status['broken.png'].startswith('skipped: ')
     assert '1 of 2 images segmented' in proc.stdout
+
+
+def test_usage_mistakes_are_one_line_and_write_nothing(work_dir, scans, tmp_path):
+    missing = tmp_path / 'scnas'
+    proc = run_tool([PY, INFER, missing, '--model', work_dir, '--out', tmp_path / 'a'],
+                    check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert f'infer: {missing}: no such file or folder' in proc.stderr
+    full = tmp_path / 'full'
+    full.mkdir()
+    (full / 'mine.txt').write_text('x')
+    proc = run_tool([PY, INFER, scans, '--model', work_dir, '--out', full], check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr and 'not empty' in proc.stderr
+    # a model that does not load leaves no output folder behind for the rerun to trip on
+    proc = run_tool([PY, INFER, scans, '--model', tmp_path / 'no_model', '--out',
+                     tmp_path / 'b'], check=False)
+    assert proc.returncode == 2 and 'no such work dir or config file' in proc.stderr
+    assert not (tmp_path / 'b').exists() and not (tmp_path / 'a').exists()
 
 
 def test_same_stem_twice_keeps_both(work_dir, scans, tmp_path):
