@@ -102,7 +102,12 @@ def check_files(folder: Union[str, Path], manifest: dict, names=MODEL_FILES) -> 
 def read_classes(path: Union[str, Path]) -> Dict[str, list]:
     """``classes.json``: ``{'classes': [names], 'palette': [[r, g, b], ...]}``, checked."""
     with open(path, encoding='utf-8') as f:
-        data = json.load(f)
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ModelFolderError(f'{path} is not valid JSON ({error})') from error
+    if not isinstance(data, dict):
+        raise ModelFolderError(f'{path}: expected a JSON object with "classes" and "palette"')
     classes, palette = data.get('classes'), data.get('palette')
     if not (isinstance(classes, list) and classes
             and all(isinstance(c, str) for c in classes)):

@@ -325,6 +325,16 @@ def test_a_shared_folder_never_runs_code_from_its_config(folder, tmp_path):
     assert not marker.exists()
 
 
+def test_classes_file_that_is_not_json_is_named(folder, tmp_path):
+    from artseg_mm.apis import init_model
+    from artseg_mm.apis.model_folder import ModelFolderError
+    broken = copy_folder(folder, tmp_path / 'broken')
+    (broken / 'classes.json').write_text('{"classes": ["Clean", ')
+    rehash(broken)
+    with pytest.raises(ModelFolderError, match=f'{broken / "classes.json"} is not valid JSON'):
+        init_model(str(broken))
+
+
 def test_an_incomplete_model_folder_is_refused_not_read_as_a_work_dir(folder, tmp_path):
     from artseg_mm.apis import init_model
     from artseg_mm.apis.model_folder import ModelFolderError
