@@ -44,6 +44,20 @@ def check_pixel_limit(path: str, max_pixels: int) -> None:
             'max_pixels) if the machine has the memory for it')
 
 
+def check_single_page(path: str) -> None:
+    """Refuse a TIFF with several pages: the decoders read its first page only,
+    and a mask of page 1 reported as the file's would be silently wrong."""
+    if not str(path).lower().endswith(('.tif', '.tiff')):
+        return
+    from PIL import Image
+    with Image.open(path) as image:  # reads the page directory, not the pixels
+        pages = getattr(image, 'n_frames', 1)
+    if pages > 1:
+        raise ValueError(f'{path} holds {pages} pages; only single-page TIFFs are read (the '
+                         'decoders see page 1 only): split it into one file per page, e.g. '
+                         'with tiffsplit, and segment those')
+
+
 def image_loader(cfg) -> Callable[[str], np.ndarray]:
     """The config's test-pipeline image loader as ``path -> H x W x 3 uint8``."""
     from mmengine.registry import init_default_scope
@@ -111,6 +125,7 @@ class ScanInferencer:
     def load_image(self, path: str) -> np.ndarray:
         """The image as the config's loader reads it, if within ``max_pixels``."""
         check_pixel_limit(path, self.max_pixels)
+        check_single_page(path)
         try:
             return self._decode(path)
         except ValueError as error:  # the training loader's advice speaks of masks

@@ -257,3 +257,20 @@ def test_names_that_spreadsheets_or_browsers_misread_are_written_safely(work_dir
     refs = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert len(refs) == 12 and not any(c in ref for ref in refs for c in '#? ')
     assert all((out / unquote(ref)).is_file() for ref in refs), refs
+
+
+def test_a_multi_page_tiff_is_refused_never_read_as_its_first_page(work_dir, scans, tmp_path):
+    from PIL import Image
+    pages = [Image.open(scans / 'photo.jpg').convert('RGB'),
+             Image.open(scans / 'print.png').convert('RGB')]
+    stack = tmp_path / 'stack.tif'
+    pages[0].save(stack, save_all=True, append_images=pages[1:])
+    proc = run_tool([PY, INFER, stack, '--model', work_dir, '--out', tmp_path / 'a'],
+                    check=False)
+    assert proc.returncode != 0
+    assert f'{stack} holds 2 pages; only single-page TIFFs are read' in proc.stderr
+    run_tool([PY, INFER, stack, scans / 'manuscript.tif', '--model', work_dir, '--out',
+              tmp_path / 'b', '--skip-bad'])
+    status = {Path(r['file']).name: r['status'] for r in json.loads(
+        (tmp_path / 'b' / 'summary.json').read_text())['images']}
+    assert status['stack.tif'].startswith('skipped: ') and status['manuscript.tif'] == 'ok'
