@@ -27,7 +27,7 @@ from artseg_mm.deployment import is_exported_model
 from artseg_mm.engine import cpu_supports_bf16
 from artseg_mm.runtime_checks import add_cfg_options
 from artseg_mm.utils.memory import peak_rss_mib, rss_mib
-from artseg_mm.visualization.scan_report import (ScanReport, check_output_dir,
+from artseg_mm.visualization.scan_report import (OutputLock, ScanReport, check_output_dir,
                                                  prepare_output_dir)
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
@@ -124,7 +124,18 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as error:  # a model or option that cannot work
         print(f'infer: {error}', file=sys.stderr)
         return 2
-    prepare_output_dir(args.out, args.force)  # only once the model is loaded
+    try:  # the folder is made only once the model is loaded, and held by this run
+        lock = OutputLock(args.out)
+    except FileExistsError as error:
+        print(f'infer: {error}', file=sys.stderr)
+        return 2
+    with lock:
+        prepare_output_dir(args.out, args.force)
+        return segment(args, paths, inferencer)
+
+
+def segment(args, paths, inferencer) -> int:
+    """Segment every path into ``args.out`` and write the report."""
     model_rss = rss_mib()
     report = ScanReport(args.out, inferencer.classes, inferencer.palette)
     for path in tqdm(paths, desc='images', unit='img'):

@@ -89,6 +89,10 @@ def read_test_tables(metrics_dir: str, classes, checkpoint: str) -> Optional[dic
 def check_output(out: Path, force: bool) -> None:
     """Refuse a non-empty ``out`` unless ``force`` and it is a model folder whose
     every file its manifest lists (so nothing else is lost)."""
+    if out.is_symlink():
+        raise FileExistsError(f'--out {out} is a symbolic link (to {os.readlink(out)}): the '
+                              'model folder is replaced as a whole, which would replace the '
+                              'link and leave its target empty; give the target folder itself')
     if out.exists() and not out.is_dir():
         raise FileExistsError(f'{out} exists and is not a folder')
     if not out.is_dir() or not any(out.iterdir()):

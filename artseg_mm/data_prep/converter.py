@@ -7,6 +7,7 @@ dataset; re-running with the same arguments writes byte-identical files. What it
 ``artseg_mm.datasets.layout``'s data root plus ``summary.json``. It is library code used by
 ``tools/dataset_converters/artefact.py``; mmseg ships no converter for this dataset.
 """
+import os
 import os.path as osp
 from pathlib import Path
 from typing import List, Optional
@@ -144,6 +145,11 @@ def _check_output(out: Path, force: bool) -> None:
         raise ConversionError(
             f'--out {out} is the current folder (or one above it): the output folder is '
             'replaced as a whole, so give a folder of its own, e.g. --out data/artefact')
+    if out.is_symlink():
+        raise ConversionError(
+            f'--out {out} is a symbolic link (to {os.readlink(out)}): the output folder is '
+            'replaced as a whole, which would replace the link and leave its target empty; '
+            'give the target folder itself')
     if out.exists() and not out.is_dir():
         raise ConversionError(f'output {out} exists and is not a folder')
     if not (out.is_dir() and any(out.iterdir())):

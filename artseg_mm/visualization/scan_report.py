@@ -25,18 +25,51 @@ from ..datasets.artefact_classes import CLEAN_ID
 
 OUTPUT_ENTRIES = ('masks', 'overlays', 'thumbs', 'summary.csv', 'summary.json',
                   'index.html')
+LOCK_FILE = '.infer.lock'  # held (flock) by the run writing to the folder
 OVERLAY_SIDE = 1024  # longest side of each overlay panel (px)
 THUMB_SIDE = 256
 _ROW_BLOCK = 1024    # mask rows counted at a time (bounded temporary memory)
 
 
 def check_output_dir(out_dir: str, force: bool) -> None:
-    """Refuse a non-empty ``out_dir`` unless ``force`` (nothing is changed yet)."""
+    """Refuse a non-empty ``out_dir`` unless ``force``, and outputs that are links
+    (``--force`` would remove the link, not what it points to); nothing is changed."""
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise FileExistsError(f'output folder {out_dir} exists and is not a folder')
-    if osp.isdir(out_dir) and os.listdir(out_dir) and not force:
+    if not osp.isdir(out_dir):
+        return
+    links = [entry for entry in OUTPUT_ENTRIES if osp.islink(osp.join(out_dir, entry))]
+    if links:
+        raise FileExistsError(f'{osp.join(out_dir, links[0])} is a symbolic link; infer '
+                              'writes (and with --force replaces) real files and folders '
+                              'there: remove the link or choose another output folder')
+    if [entry for entry in os.listdir(out_dir) if entry != LOCK_FILE] and not force:
         raise FileExistsError(f'output folder {out_dir} is not empty; choose another '
                               'or pass --force to replace the results in it')
+
+
+class OutputLock:
+    """Holds ``out_dir`` for one run from its creation: a second run on the same
+    folder (which would delete or mix this run's files) gets FileExistsError. The
+    lock is the kernel's (``flock``), so a run that is killed, even with SIGKILL,
+    leaves none behind; use it as a context manager to release it."""
+
+    def __init__(self, out_dir: str) -> None:
+        import fcntl
+        os.makedirs(out_dir, exist_ok=True)
+        self._fd = os.open(osp.join(out_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            os.close(self._fd)
+            raise FileExistsError(f'another run is writing to {out_dir}; wait for it to '
+                                  'end or choose another output folder') from error
+
+    def __enter__(self) -> 'OutputLock':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self._fd)  # closing releases the lock
 
 
 def prepare_output_dir(out_dir: str, force: bool) -> None:

@@ -260,6 +260,14 @@ def test_force_replaces_only_a_model_folder_it_wrote(work_dir, tmp_path, tiny_de
         package_model(work_dir, foreign, force=True)
     assert (foreign / 'weights.pth').read_text() == 'someone else'
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith('.')] == []
+    # a link as --out would be replaced by a folder and its target left empty: refused
+    target = tmp_path / 'target'
+    target.mkdir()
+    link = tmp_path / 'link'
+    link.symlink_to(target)
+    with pytest.raises(FileExistsError, match=f'--out {link} is a symbolic link'):
+        package_model(work_dir, link)
+    assert link.is_symlink() and list(target.iterdir()) == []
 
 
 def test_missing_data_root_is_said_in_the_card(tmp_path):

@@ -178,6 +178,21 @@ def test_out_of_the_working_folder_is_refused_before_any_work(tmp_path, source, 
     assert src.is_dir()
 
 
+def test_out_that_is_a_link_is_refused_before_any_work(tmp_path, source, monkeypatch):
+    """The output is replaced as a whole: a link would be replaced and its target
+    left empty, and every later run refused."""
+    src, _ = source
+    target = tmp_path / 'target'
+    target.mkdir()
+    link = tmp_path / 'link'
+    link.symlink_to(target)
+    monkeypatch.setattr(converter, 'resolve_source', lambda *a, **k: pytest.fail('work started'))
+    with pytest.raises(ConversionError, match=rf'--out {re.escape(str(link))} is a symbolic '
+                                              'link'):
+        convert(src, link)
+    assert link.is_symlink() and list(target.iterdir()) == []
+
+
 def test_dataset_reads_converter_output(tmp_path, source):
     import artseg_mm  # noqa: F401  registers ARTeFACTDataset
     from mmseg.registry import DATASETS

@@ -274,3 +274,41 @@ def test_a_multi_page_tiff_is_refused_never_read_as_its_first_page(work_dir, sca
     status = {Path(r['file']).name: r['status'] for r in json.loads(
         (tmp_path / 'b' / 'summary.json').read_text())['images']}
     assert status['stack.tif'].startswith('skipped: ') and status['manuscript.tif'] == 'ok'
+
+
+def test_one_run_at_a_time_per_output_folder_and_a_killed_run_leaves_no_lock(
+        work_dir, scans, tmp_path):
+    import signal
+    import subprocess
+    out = tmp_path / 'out'
+    run_tool([PY, INFER, scans / 'photo.jpg', '--model', work_dir, '--out', out])
+    first = (out / 'masks' / 'photo.png').read_bytes()
+    # another process holds the folder (as a running infer does), then is killed -9
+    holder = subprocess.Popen([PY, '-c', (
+        'import fcntl, os, sys, time\n'
+        f'fd = os.open({str(out / ".infer.lock")!r}, os.O_RDWR)\n'
+        'fcntl.flock(fd, fcntl.LOCK_EX); print("held", flush=True); time.sleep(120)')],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == 'held'
+    proc = run_tool([PY, INFER, scans / 'print.png', '--model', work_dir, '--out', out,
+                     '--force'], check=False)
+    assert proc.returncode == 2 and f'another run is writing to {out}' in proc.stderr
+    assert (out / 'masks' / 'photo.png').read_bytes() == first  # nothing was deleted
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    run_tool([PY, INFER, scans / 'print.png', '--model', work_dir, '--out', out, '--force'])
+    assert sorted(p.name for p in (out / 'masks').iterdir()) == ['print.png']
+
+
+def test_outputs_that_are_links_are_refused_before_anything_is_written(work_dir, scans,
+                                                                      tmp_path):
+    out = tmp_path / 'out'
+    run_tool([PY, INFER, scans / 'photo.jpg', '--model', work_dir, '--out', out])
+    elsewhere = tmp_path / 'elsewhere'
+    (out / 'masks').rename(elsewhere)
+    (out / 'masks').symlink_to(elsewhere)
+    proc = run_tool([PY, INFER, scans / 'photo.jpg', '--model', work_dir, '--out', out,
+                     '--force'], check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert f'{out / "masks"} is a symbolic link' in proc.stderr
+    assert (elsewhere / 'photo.png').is_file()
