@@ -11,8 +11,9 @@ and palette). Images are read by the config's own loader, as in training (8/16-b
 grey/RGB/RGBA, EXIF orientation), after their header is checked against --max-pixels
 (default 250 Mpx: a small file can declare a huge image). Sliding-window inference
 with bounded memory: any scan size.
-Writes DIR/masks, DIR/overlays, DIR/summary.csv and .json, and DIR/index.html
-(see artseg_mm.visualization.scan_report).
+Writes DIR/masks, DIR/overlays, DIR/summary.csv and .json, DIR/index.html and the
+per-image records that let --resume continue a run that stopped (see
+artseg_mm.visualization.scan_report). One run at a time per DIR.
 """
 import argparse
 import glob
@@ -27,8 +28,11 @@ from artseg_mm.deployment import is_exported_model
 from artseg_mm.engine import cpu_supports_bf16
 from artseg_mm.runtime_checks import add_cfg_options
 from artseg_mm.utils.memory import peak_rss_mib, rss_mib
-from artseg_mm.visualization.scan_report import (OutputLock, ScanReport, check_output_dir,
-                                                 prepare_output_dir)
+from artseg_mm.apis.model_folder import sha256_of
+from artseg_mm.visualization.scan_report import (RUN_FILE, OutputLock, ScanReport,
+                                                 check_output_dir, check_resumable,
+                                                 make_output_dirs, prepare_output_dir,
+                                                 write_json_atomic)
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
 WINDOW_BAR_FROM = 16  # show a progress bar over windows from this many on
@@ -51,6 +55,10 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--force', action='store_true',
                         help='replace the results in a non-empty output folder')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue a run that stopped (killed, crashed) into the same '
+                        '--out: files already done are kept, the rest segmented; refused if '
+                        'the model, options or inputs differ')
     parser.add_argument('--skip-bad', action='store_true',
                         help='skip unreadable inputs (listed in the summary) instead of '
                         'stopping')
@@ -64,6 +72,11 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.max_pixels < 1:
         parser.error(f'--max-pixels must be >= 1, got {args.max_pixels}')
+    if args.resume and args.force:
+        parser.error('--resume continues the run in --out, --force replaces it: choose one')
+    if args.resume and args.random_weights:
+        parser.error('--resume: untrained random weights differ from run to run; nothing '
+                     'to continue')
     if (osp.isfile(args.model) and not is_exported_model(args.model)
             and args.checkpoint is None and not args.random_weights):
         parser.error(f'--model {args.model} is a config: give its weights with --checkpoint '
@@ -103,7 +116,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:  # usage mistakes: one line, nothing written
         paths = collect_inputs(args.inputs)
-        check_output_dir(args.out, args.force)
+        check_output_dir(args.out, args.force or args.resume)
+        if args.resume and not osp.isfile(osp.join(args.out, RUN_FILE)):
+            raise FileNotFoundError(f'--resume: {args.out} holds no run of tools/infer.py '
+                                    f'to continue (no {RUN_FILE})')
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f'infer: {error}', file=sys.stderr)
         return 2
@@ -130,15 +146,44 @@ def main(argv=None) -> int:
         print(f'infer: {error}', file=sys.stderr)
         return 2
     with lock:
-        prepare_output_dir(args.out, args.force)
+        run = describe_run(inferencer, options, args.device, paths)
+        try:
+            if args.resume:
+                check_resumable(args.out, run)
+                make_output_dirs(args.out)
+            else:
+                prepare_output_dir(args.out, args.force)
+        except (FileNotFoundError, ValueError) as error:
+            print(f'infer: {error}', file=sys.stderr)
+            return 2
+        if not args.resume:
+            write_json_atomic(osp.join(args.out, RUN_FILE), run)
         return segment(args, paths, inferencer)
 
 
+def describe_run(inferencer, options: dict, device: str, paths) -> dict:
+    """What a resumed run must share with the run it continues: the weights
+    (sha256 of the file), the options that can change masks, the device, the inputs."""
+    model = inferencer.model
+    weights = getattr(model, 'checkpoint_path', None) or getattr(model, 'path', None)
+    return dict(model_sha256=sha256_of(weights) if weights else 'untrained random weights',
+                options={key: repr(value) for key, value in sorted(options.items())},
+                device=device, inputs=list(paths))
+
+
 def segment(args, paths, inferencer) -> int:
-    """Segment every path into ``args.out`` and write the report."""
+    """Segment every path into ``args.out`` (with ``--resume``, those not done yet)
+    and write the report."""
     model_rss = rss_mib()
     report = ScanReport(args.out, inferencer.classes, inferencer.palette)
+    resumed = 0
     for path in tqdm(paths, desc='images', unit='img'):
+        name = report.name_for(path)
+        done = report.finished(name) if args.resume else None
+        if done is not None:
+            report.restore(done)
+            resumed += 1
+            continue
         try:
             image = inferencer.load_image(path)
         except Exception as error:  # every loader failure: stop, or skip and list it
@@ -146,7 +191,7 @@ def segment(args, paths, inferencer) -> int:
                 raise SystemExit(f'infer: {error}; --skip-bad skips unreadable files and '
                                  'lists them in the summary') from error
             tqdm.write(f'infer: skipping {path}: {error}')
-            report.add_skipped(path, str(error))
+            report.add_skipped(path, str(error), name)
             continue
         windows = inferencer.num_windows(image)
         with tqdm(total=windows, desc=osp.basename(path), unit='win', leave=False,
@@ -155,9 +200,11 @@ def segment(args, paths, inferencer) -> int:
                 mask = inferencer(image, progress=bar.update)
             except ValueError as error:  # e.g. a fixed-size exported model, a smaller image
                 raise SystemExit(f'infer: {path}: {error}') from error
-        report.add(path, image, mask)
+        report.add(path, image, mask, name)
         del image, mask
     report.finish()
+    if args.resume:
+        print(f'infer: resumed: {resumed} of {len(paths)} images were already done')
     done = sum(row['status'] == 'ok' for row in report.rows)
     print(f'infer: {done} of {len(paths)} images segmented -> {args.out}/index.html; '
           f'peak RSS {peak_rss_mib():.0f} MiB, {peak_rss_mib() - model_rss:.0f} MiB above '

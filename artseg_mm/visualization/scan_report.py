@@ -8,6 +8,11 @@ Layout of the output folder::
     thumbs/<name>.jpg      a small copy of the image for the page
     summary.csv / .json    per file: size, and per class pixels and % of the image
     index.html             thumbnails, overlays and the summary, opens from disk
+    records/<name>.json    each file's row, written (atomically) once its outputs are
+    run.json               the model (sha256), options and inputs of the run
+
+The records let a killed run continue (``tools/infer.py --resume``): a file whose
+record exists is done, and the summary and page are rebuilt from the records.
 """
 import csv
 import html
@@ -15,7 +20,7 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 import cv2
@@ -23,8 +28,10 @@ import numpy as np
 
 from ..datasets.artefact_classes import CLEAN_ID
 
+RECORDS = 'records'
+RUN_FILE = 'run.json'
 OUTPUT_ENTRIES = ('masks', 'overlays', 'thumbs', 'summary.csv', 'summary.json',
-                  'index.html')
+                  'index.html', RECORDS, RUN_FILE)
 LOCK_FILE = '.infer.lock'  # held (flock) by the run writing to the folder
 OVERLAY_SIDE = 1024  # longest side of each overlay panel (px)
 THUMB_SIDE = 256
@@ -83,8 +90,45 @@ def prepare_output_dir(out_dir: str, force: bool) -> None:
                 shutil.rmtree(path)
             elif osp.isfile(path):
                 os.remove(path)
-    for sub in ('masks', 'overlays', 'thumbs'):
+    make_output_dirs(out_dir)
+
+
+def make_output_dirs(out_dir: str) -> None:
+    for sub in ('masks', 'overlays', 'thumbs', RECORDS):
         os.makedirs(osp.join(out_dir, sub), exist_ok=True)
+
+
+def write_json_atomic(path: str, data) -> None:
+    """Write JSON so that a reader (or a killed writer) never sees half a file."""
+    tmp = path + '.partial'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def check_resumable(out_dir: str, run: dict) -> None:
+    """Refuse to continue a run into ``out_dir`` unless it was made by the same
+    model, options and inputs as ``run`` (its ``run.json``), saying what changed."""
+    path = osp.join(out_dir, RUN_FILE)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'--resume: {path} is missing: {out_dir} holds no run of '
+                                'tools/infer.py to continue')
+    with open(path, encoding='utf-8') as f:
+        before = json.load(f)
+    changed = [key for key in sorted(set(before) | set(run)) if before.get(key) != run.get(key)]
+    if changed:
+        raise ValueError(f'--resume: the run in {out_dir} was made with another '
+                         f'{", ".join(changed)} ({"; ".join(_change(k, before, run) for k in changed)}); '
+                         'masks would mix; start a new --out or use --force')
+
+
+def _change(key: str, before: dict, now: dict) -> str:
+    if key == 'inputs':
+        old, new = before.get(key) or [], now.get(key) or []
+        if set(old) == set(new):
+            return 'inputs: the same files in another order'
+        return f'inputs: {len(set(new) - set(old))} added, {len(set(old) - set(new))} removed'
+    return f'{key}: {before.get(key)!r} -> {now.get(key)!r}'
 
 
 def class_pixel_counts(mask: np.ndarray, num_classes: int) -> np.ndarray:
@@ -158,8 +202,9 @@ class ScanReport:
         self.rows: List[dict] = []
         self._names: Dict[str, int] = {}
 
-    def _unique_name(self, path: str) -> str:
-        """The file's stem, made unique ('scan', 'scan_tif', 'scan_tif_2')."""
+    def name_for(self, path: str) -> str:
+        """The file's output name: its stem, made unique ('scan', 'scan_tif',
+        'scan_tif_2'); call once per input, in input order."""
         stem, ext = osp.splitext(osp.basename(path))
         name = stem
         if name in self._names:
@@ -170,12 +215,33 @@ class ScanReport:
         self._names[name] = 1
         return name
 
-    def add(self, path: str, image_bgr: np.ndarray, mask: np.ndarray) -> dict:
-        """Write the mask, overlay and thumbnail of one scan; record its row."""
+    def finished(self, name: str) -> Optional[dict]:
+        """The row of a file a killed run completed (its record and outputs exist),
+        else None."""
+        path = osp.join(self.out_dir, RECORDS, f'{name}.json')
+        if not osp.isfile(path):
+            return None
+        with open(path, encoding='utf-8') as f:
+            row = json.load(f)
+        outputs = [row[k] for k in ('mask', 'overlay', 'thumb') if k in row]
+        if not all(osp.isfile(osp.join(self.out_dir, rel)) for rel in outputs):
+            return None
+        return row
+
+    def restore(self, row: dict) -> None:
+        """Take a finished file's row into the summary."""
+        self.rows.append(row)
+
+    def _record(self, name: str, row: dict) -> None:
+        write_json_atomic(osp.join(self.out_dir, RECORDS, f'{name}.json'), row)
+
+    def add(self, path: str, image_bgr: np.ndarray, mask: np.ndarray,
+            name: Optional[str] = None) -> dict:
+        """Write the mask, overlay and thumbnail of one scan, then its record."""
         if mask.shape != image_bgr.shape[:2]:
             raise ValueError(f'{path}: mask {mask.shape} does not match the image '
                              f'{image_bgr.shape[:2]}')
-        name = self._unique_name(path)
+        name = name or self.name_for(path)
         counts = class_pixel_counts(mask, len(self.classes))
         shares = 100.0 * counts / mask.size
         files = dict(mask=f'masks/{name}.png', overlay=f'overlays/{name}.jpg',
@@ -189,12 +255,15 @@ class ScanReport:
                    height=int(mask.shape[0]), **files,
                    pixels={c: int(n) for c, n in zip(self.classes, counts)},
                    percent={c: float(s) for c, s in zip(self.classes, shares)})
+        self._record(name, row)
         self.rows.append(row)
         return row
 
-    def add_skipped(self, path: str, reason: str) -> None:
+    def add_skipped(self, path: str, reason: str, name: Optional[str] = None) -> None:
         """Record an input that could not be read (``--skip-bad``)."""
-        self.rows.append(dict(file=path, status=f'skipped: {reason}'))
+        row = dict(file=path, status=f'skipped: {reason}')
+        self._record(name or self.name_for(path), row)
+        self.rows.append(row)
 
     def _write(self, rel: str, array: np.ndarray) -> None:
         path = osp.join(self.out_dir, rel)
@@ -203,8 +272,8 @@ class ScanReport:
 
     def finish(self) -> None:
         """Write summary.csv, summary.json and index.html."""
-        with open(osp.join(self.out_dir, 'summary.json'), 'w') as f:
-            json.dump(dict(classes=self.classes, images=self.rows), f, indent=2)
+        write_json_atomic(osp.join(self.out_dir, 'summary.json'),
+                          dict(classes=self.classes, images=self.rows))
         fields = ['file', 'status', 'width', 'height'] + \
             [f'{c} px' for c in self.classes] + [f'{c} %' for c in self.classes]
         with open(osp.join(self.out_dir, 'summary.csv'), 'w', newline='') as f:

@@ -312,3 +312,48 @@ def test_outputs_that_are_links_are_refused_before_anything_is_written(work_dir,
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr
     assert f'{out / "masks"} is a symbolic link' in proc.stderr
     assert (elsewhere / 'photo.png').is_file()
+
+
+def test_a_killed_collection_resumes_to_the_outputs_of_an_uninterrupted_run(
+        work_dir, tiny_demo_root, tmp_path):
+    """SIGKILL part-way through 20 images, then --resume: every output file equals an
+    uninterrupted run's, byte for byte, and only the unfinished images are redone."""
+    import signal
+    import subprocess
+    import time
+    folder = tmp_path / 'collection'
+    folder.mkdir()
+    sources = sorted((tiny_demo_root / 'img_dir').rglob('*.png'))
+    for k in range(20):
+        image = cv2.imread(str(sources[k % len(sources)]))
+        side = 64 + 8 * k
+        cv2.imwrite(str(folder / f'scan_{k:02d}.png'), cv2.resize(image, (side, side - 8)))
+    args = [PY, INFER, folder, '--model', work_dir]
+    killed = tmp_path / 'killed'
+    proc = subprocess.Popen([*map(str, args), '--out', str(killed)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = killed / 'records'
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if records.is_dir() and len(list(records.glob('*.json'))) >= 4:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(records.glob('*.json')))
+    assert 4 <= done < 20, done
+    assert not (killed / 'summary.json').exists()
+    resumed = run_tool([*args, '--out', killed, '--resume'])
+    assert f'resumed: {done} of 20 images were already done' in resumed.stdout
+    whole = tmp_path / 'whole'
+    run_tool([*args, '--out', whole])
+    expected = sorted(p.relative_to(whole) for p in whole.rglob('*') if p.is_file())
+    assert sorted(p.relative_to(killed) for p in killed.rglob('*') if p.is_file()) == expected
+    assert len([p for p in expected if p.parts[0] == 'masks']) == 20
+    for rel in expected:
+        assert (killed / rel).read_bytes() == (whole / rel).read_bytes(), rel
+    # another model or other options than the run's own: refused, naming what changed
+    proc = run_tool([*args, '--out', killed, '--resume', '--window-batch', '1'], check=False)
+    assert proc.returncode == 2 and 'made with another options' in proc.stderr
+    proc = run_tool([*args, '--out', tmp_path / 'none', '--resume'], check=False)
+    assert proc.returncode == 2 and 'holds no run of tools/infer.py' in proc.stderr
