@@ -15,6 +15,7 @@ The records let a killed run continue (``tools/infer.py --resume``): a file whos
 record exists is done, and the summary and page are rebuilt from the records.
 """
 import csv
+import hashlib
 import html
 import json
 import os
@@ -32,7 +33,9 @@ RECORDS = 'records'
 RUN_FILE = 'run.json'
 OUTPUT_ENTRIES = ('masks', 'overlays', 'thumbs', 'summary.csv', 'summary.json',
                   'index.html', RECORDS, RUN_FILE)
-LOCK_FILE = '.infer.lock'  # held (flock) by the run writing to the folder
+LOCK_FILE = '.infer.lock'
+# longest output name stem (bytes): room for suffixes and extensions within 255
+MAX_NAME_BYTES = 200  # held (flock) by the run writing to the folder
 OVERLAY_SIDE = 1024  # longest side of each overlay panel (px)
 THUMB_SIDE = 256
 _ROW_BLOCK = 1024    # mask rows counted at a time (bounded temporary memory)
@@ -206,6 +209,9 @@ class ScanReport:
         """The file's output name: its stem, made unique ('scan', 'scan_tif',
         'scan_tif_2'); call once per input, in input order."""
         stem, ext = osp.splitext(osp.basename(path))
+        if len(stem.encode()) > MAX_NAME_BYTES:  # file systems take 255 bytes a name
+            digest = hashlib.sha1(stem.encode()).hexdigest()[:8]
+            stem = stem.encode()[:MAX_NAME_BYTES - 9].decode(errors='ignore') + '_' + digest
         name = stem
         if name in self._names:
             name = f'{stem}_{ext.lstrip(".").lower()}'
@@ -267,8 +273,13 @@ class ScanReport:
 
     def _write(self, rel: str, array: np.ndarray) -> None:
         path = osp.join(self.out_dir, rel)
-        if not cv2.imwrite(path, array):
-            raise OSError(f'could not write {path}')
+        if not cv2.imwrite(path, array):  # OpenCV says no more than False: ask the OS why
+            try:
+                with open(path, 'ab'):
+                    reason = 'the encoder failed'
+            except OSError as error:
+                reason = error.strerror or str(error)
+            raise OSError(f'could not write {path}: {reason}')
 
     def finish(self) -> None:
         """Write summary.csv, summary.json and index.html."""

@@ -357,3 +357,29 @@ def test_a_killed_collection_resumes_to_the_outputs_of_an_uninterrupted_run(
     assert proc.returncode == 2 and 'made with another options' in proc.stderr
     proc = run_tool([*args, '--out', tmp_path / 'none', '--resume'], check=False)
     assert proc.returncode == 2 and 'holds no run of tools/infer.py' in proc.stderr
+
+
+def test_a_name_too_long_for_the_file_system_is_shortened_and_kept_unique(work_dir, scans,
+                                                                         tmp_path):
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    # 252-byte names: the stem with '.json.partial' (a record being written) passes 255
+    names = ['d' * 246 + '_a.png', 'd' * 246 + '_b.png']
+    for name in names:
+        (folder / name).write_bytes((scans / 'print.png').read_bytes())
+    out = tmp_path / 'out'
+    run_tool([PY, INFER, *[folder / n for n in names], '--model', work_dir, '--out', out])
+    rows = json.loads((out / 'summary.json').read_text())['images']
+    masks = [row['mask'] for row in rows]
+    assert len(set(masks)) == 2 and all(len(Path(m).name.encode()) <= 255 for m in masks)
+    assert all((out / m).is_file() for m in masks)
+    assert [Path(row['file']).name for row in rows] == names  # the source names stay
+
+
+def test_a_file_that_cannot_be_written_is_named_with_the_reason(tmp_path):
+    from artseg_mm.visualization.scan_report import ScanReport
+    report = ScanReport(str(tmp_path / 'missing_folder'), ['Clean', 'Damage'],
+                        [(0, 0, 0), (255, 0, 0)])
+    with pytest.raises(OSError, match=r'could not write .*masks/x.png: No such file or '
+                                      'directory'):
+        report._write('masks/x.png', np.zeros((4, 4), np.uint8))
