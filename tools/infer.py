@@ -24,11 +24,11 @@ from tqdm import tqdm
 
 from artseg_mm.apis import ScanInferencer
 from artseg_mm.apis.inferencer import DEFAULT_MAX_PIXELS
+from artseg_mm.apis.model_folder import sha256_of
 from artseg_mm.deployment import is_exported_model
 from artseg_mm.engine import cpu_supports_bf16
 from artseg_mm.runtime_checks import add_cfg_options
 from artseg_mm.utils.memory import peak_rss_mib, rss_mib
-from artseg_mm.apis.model_folder import sha256_of
 from artseg_mm.visualization.scan_report import (RUN_FILE, OutputLock, ScanReport,
                                                  check_output_dir, check_resumable,
                                                  make_output_dirs, prepare_output_dir,

@@ -86,6 +86,11 @@ def _check_alpha(alpha: float) -> None:
         raise ValueError(f'alpha must be in (0, 1), got {alpha}')
 
 
+def _class_set(confs: np.ndarray, classes: Optional[np.ndarray]) -> np.ndarray:
+    """``classes`` as a mask, by default the classes with ground truth in the split."""
+    return present_classes(confs[0]) if classes is None else np.asarray(classes, bool)
+
+
 def _gt_presence(confs: np.ndarray) -> np.ndarray:
     """(N, C) bool: the classes each image holds ground truth of (the first run's)."""
     return confs[0].sum(axis=-1) > 0
@@ -212,7 +217,7 @@ def bootstrap_ci(per_image_confusions, stat_fn=mean_iou, n_boot: int = 10000, se
     _check_alpha(alpha)
     stat = statistic(stat_fn)
     confs = as_seed_stack(per_image_confusions, 'bootstrap_ci')
-    classes = present_classes(confs[0]) if classes is None else np.asarray(classes, bool)
+    classes = _class_set(confs, classes)
     estimate = float(np.mean(_per_seed_estimates(confs, stat, classes)))
     n_images = confs.shape[1]
     if math.isnan(estimate):  # e.g. the class of a per-class statistic never occurs
@@ -267,7 +272,7 @@ def model_interval(per_image_confusions, stat_fn=mean_iou, n_boot: int = 10000,
         return dict(bootstrap_ci(confs, stat_fn, n_boot, seed, alpha, classes=classes),
                     n_seeds=1, seed_sd=float('nan'))
     stat = statistic(stat_fn)
-    classes = present_classes(confs[0]) if classes is None else np.asarray(classes, bool)
+    classes = _class_set(confs, classes)
     per_seed = _per_seed_estimates(confs, stat, classes)
     images = bootstrap_ci(confs, stat, n_boot, seed, alpha, classes=classes)
     n_seeds = confs.shape[0]
@@ -370,7 +375,7 @@ def paired_test(conf_a, conf_b, metric='mIoU', alpha: float = 0.05, n_boot: int 
     a = as_seed_stack(conf_a, 'paired_test (model A)')
     b = as_seed_stack(conf_b, 'paired_test (model B)')
     _check_pair(a, b)
-    classes = present_classes(a[0]) if classes is None else np.asarray(classes, bool)
+    classes = _class_set(a, classes)
     n_images = a.shape[1]
     common = dict(n_images=n_images, n_seeds_a=a.shape[0], n_seeds_b=b.shape[0],
                   metric=stat.name)

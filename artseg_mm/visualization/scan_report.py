@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from ..datasets.artefact_classes import CLEAN_ID
+from ..engine.fileio import AtomicLocalBackend
 
 RECORDS = 'records'
 RUN_FILE = 'run.json'
@@ -103,10 +104,7 @@ def make_output_dirs(out_dir: str) -> None:
 
 def write_json_atomic(path: str, data) -> None:
     """Write JSON so that a reader (or a killed writer) never sees half a file."""
-    tmp = path + '.partial'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    AtomicLocalBackend().put_text(json.dumps(data, indent=2), path)
 
 
 def check_resumable(out_dir: str, run: dict) -> None:
