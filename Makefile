@@ -36,7 +36,8 @@ ckpt = $$($(PY) tools/misc/find_checkpoint.py $(WORK)/$(1))
 
 .PHONY: venv demo demo-all demo-data test train-convnext train-swin train-coat \
 	train-resnet50 train-all evaluate-convnext evaluate-swin evaluate-coat \
-	evaluate-resnet50 evaluate-all compare study folds visualize-attention cam benchmark clean
+	evaluate-resnet50 evaluate-all compare study folds visualize-attention cam benchmark \
+	bench-test clean
 
 venv: $(STAMP)
 $(STAMP): setup.py requirements/runtime.txt requirements/tests.txt requirements/tensorboard.txt
@@ -68,7 +69,11 @@ demo-data: venv
 ## worker per test file, so a file's shared fixtures are built once)
 TEST_WORKERS ?= 2
 test: venv
-	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "not bench"
+
+## the tests of the benchmarks in benchmarks/ (marker bench; minutes on CPU), left out of test
+bench-test: venv
+	$(PY) -m pytest tests -q -m bench
 
 # short name -> model (config stem)
 $(foreach m,$(MODELS),$(eval $(call short,$(m)) := $(m)))
@@ -154,7 +159,7 @@ visualize-attention: venv
 
 ## speed/memory against segmentation-models-pytorch and mmseg's stock UPerNet
 benchmark: venv
-	$(PY) tools/analysis_tools/benchmark.py --out $(WORK)/benchmark.md
+	$(PY) -m benchmarks.peers --out $(WORK)/benchmark.md
 
 clean:
 	rm -rf $(WORK)/*/ .pytest_cache

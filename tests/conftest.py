@@ -18,6 +18,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'cuda: needs a CUDA device; skipped when torch.cuda.is_available() '
         'is False (select with -m cuda)')
+    config.addinivalue_line(
+        'markers', 'bench: a test of the benchmarks in benchmarks/; left out of make test '
+        '(run them with make bench-test or -m bench)')
 
 
 def pytest_collection_modifyitems(config, items):

@@ -19,15 +19,17 @@ import argparse
 import glob
 import os.path as osp
 import sys
+import warnings
 
 from tqdm import tqdm
 
 from artseg_mm.apis import ScanInferencer
 from artseg_mm.apis.inferencer import DEFAULT_MAX_PIXELS
 from artseg_mm.apis.model_folder import sha256_of
+from artseg_mm.datasets.image_header import IMAGE_WARNINGS
 from artseg_mm.deployment import is_exported_model
 from artseg_mm.engine import cpu_supports_bf16
-from artseg_mm.runtime_checks import add_cfg_options
+from artseg_mm.cli import add_cfg_options
 from artseg_mm.utils.memory import peak_rss_mib, rss_mib
 from artseg_mm.visualization.scan_report import (RUN_FILE, OutputLock, ScanReport,
                                                  check_output_dir, check_resumable,
@@ -68,6 +70,9 @@ def parse_args(argv=None):
                         help='bfloat16 autocast (model.test_cfg.autocast_dtype); fast on '
                         'CPUs with bf16 kernels, changes a small share of pixels')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
+    parser.add_argument('--plain-model', action='store_true',
+                        help='predict with the model as built, without the inference '
+                        'speed-ups (artseg_mm.acceleration.optimize_for_inference)')
     add_cfg_options(parser)
     args = parser.parse_args(argv)
     if args.max_pixels < 1:
@@ -136,7 +141,8 @@ def main(argv=None) -> int:
         options['model.test_cfg.autocast_dtype'] = 'bfloat16'
     try:
         inferencer = ScanInferencer(args.model, args.checkpoint, device=args.device,
-                                    cfg_options=options, max_pixels=args.max_pixels)
+                                    cfg_options=options, max_pixels=args.max_pixels,
+                                    optimize=not args.plain_model)
     except (ValueError, FileNotFoundError) as error:  # a model or option that cannot work
         print(f'infer: {error}', file=sys.stderr)
         return 2
@@ -146,7 +152,8 @@ def main(argv=None) -> int:
         print(f'infer: {error}', file=sys.stderr)
         return 2
     with lock:
-        run = describe_run(inferencer, options, args.device, paths)
+        run = describe_run(inferencer, dict(options, plain_model=args.plain_model),
+                           args.device, paths)
         try:
             if args.resume:
                 check_resumable(args.out, run)
@@ -185,7 +192,9 @@ def segment(args, paths, inferencer) -> int:
             resumed += 1
             continue
         try:
-            image = inferencer.load_image(path)
+            with warnings.catch_warnings(record=True) as caught:  # kept in the record too
+                warnings.simplefilter('always')
+                image, transparent = inferencer.load_scan(path)
         except Exception as error:  # every loader failure: stop, or skip and list it
             if not args.skip_bad:
                 raise SystemExit(f'infer: {error}; --skip-bad skips unreadable files and '
@@ -193,15 +202,23 @@ def segment(args, paths, inferencer) -> int:
             tqdm.write(f'infer: skipping {path}: {error}')
             report.add_skipped(path, str(error), name)
             continue
+        notes = list(dict.fromkeys(str(w.message) for w in caught
+                                   if issubclass(w.category, IMAGE_WARNINGS)))
+        for other in caught:
+            if not issubclass(other.category, IMAGE_WARNINGS):
+                warnings.warn_explicit(other.message, other.category, other.filename,
+                                       other.lineno)
+        for note in notes:
+            tqdm.write(f'infer: {note}')
         windows = inferencer.num_windows(image)
         with tqdm(total=windows, desc=osp.basename(path), unit='win', leave=False,
                   disable=windows < WINDOW_BAR_FROM) as bar:
             try:
-                mask = inferencer(image, progress=bar.update)
+                mask = inferencer(image, progress=bar.update, transparent=transparent)
             except ValueError as error:  # e.g. a fixed-size exported model, a smaller image
                 raise SystemExit(f'infer: {path}: {error}') from error
-        report.add(path, image, mask, name)
-        del image, mask
+        report.add(path, image, mask, name, notes=notes)
+        del image, mask, transparent
     report.finish()
     if args.resume:
         print(f'infer: resumed: {resumed} of {len(paths)} images were already done')

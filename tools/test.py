@@ -6,7 +6,8 @@ metric tables (``metrics.json``, ``per_class.csv``, ``per_group.csv``,
 ``per_image.json``) go to the work dir, where mmseg's ``--work-dir`` help puts
 the metric results, and ``--out`` holds the prediction masks only, as mmseg's;
 a missing dataset is reported with how to make one; ``--launcher pytorch`` works
-on CPU-only machines.
+on CPU-only machines; the loaded model is tested through
+``artseg_mm.acceleration.optimize_for_inference`` unless ``--plain-model``.
 Checkpoints load with ``weights_only=True``; one that does not fit the model
 stops with the keys that differ.
 """
@@ -18,9 +19,8 @@ from mmengine.runner import Runner
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.engine import close_distributed, prepare_cpu_distributed
-from artseg_mm.runtime_checks import (add_cfg_options, add_launcher_options,
-                                      check_dataset_exists, load_run_config,
-                                      parse_launch_args)
+from artseg_mm.cli import (add_cfg_options, add_launcher_options, check_dataset_exists,
+                           load_run_config, parse_launch_args)
 from mmseg.registry import RUNNERS
 
 
@@ -41,6 +41,10 @@ def parse_args():
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--tta', action='store_true', help='Test time augmentation')
+    parser.add_argument('--plain-model', action='store_true',
+                        help='test the model as built, without the inference speed-ups '
+                        '(artseg_mm.acceleration.optimize_for_inference: conv+BN folding, '
+                        'bf16 weights, NNPACK head convs)')
     add_cfg_options(parser)
     add_launcher_options(parser)
     return parse_launch_args(parser)
@@ -88,6 +92,9 @@ def main():
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
+    if not args.plain_model:
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='InferenceOptimizationHook')]
     prepare_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

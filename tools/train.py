@@ -16,9 +16,9 @@ from mmengine.runner import Runner
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.engine import close_distributed, prepare_cpu_distributed
 from artseg_mm.engine.optim_wrapper import enable_amp
-from artseg_mm.runtime_checks import (add_cfg_options, add_launcher_options,
-                                      check_dataset_exists, load_run_config,
-                                      parse_launch_args, plan_resume)
+from artseg_mm.checkpoints import plan_resume
+from artseg_mm.cli import (add_cfg_options, add_launcher_options, check_dataset_exists,
+                           load_run_config, parse_launch_args)
 from artseg_mm.visualization.backends import add_tensorboard
 from mmseg.registry import RUNNERS
 

@@ -61,7 +61,8 @@ def load_segmentor(config: Union[str, Path, 'Config'],  # noqa: F821
         raise AnalysisInputError(f'--device {device}: CUDA is not available on '
                                  'this machine; use --device cpu')
     from ..apis import init_model
-    return init_model(config, checkpoint, device=device, cfg_options=cfg_options)
+    return init_model(config, checkpoint, device=device, cfg_options=cfg_options,
+                      optimize=False)  # hooks need the model's own layers
 
 
 def _test_pipeline(cfg) -> list:

@@ -34,7 +34,7 @@ from ..evaluation import (ArtSegMetric, checked_per_image, class_iou, holm_adjus
 from ..evaluation.statistics import CHECKPOINT_LEVEL, unreliable_note
 from ..evaluation.artseg_metric import is_binary_damage
 from ..evaluation.cross_fold import summarize_folds, write_fold_report
-from ..runtime_checks import find_test_checkpoint
+from ..checkpoints.selection import find_test_checkpoint
 from .flops import count_flops
 
 SEED_SUFFIX = re.compile(r'_seed\d+$')

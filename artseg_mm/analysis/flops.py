@@ -63,7 +63,7 @@ def count_flops(model: torch.nn.Module, cfg: Config,
     resized = copy.deepcopy(cfg)
     resized.model.backbone.img_size = FLOPS_SIZE[0]
     try:
-        return gflops(init_model(resized, None, device=device), device), (
+        return gflops(init_model(resized, None, device=device, optimize=False), device), (
             f'counted on the architecture built with img_size={FLOPS_SIZE[0]} '
             f"(the checkpoint's model takes {backbone['img_size']})")
     except Exception as error:  # reported in the table as n/a with both reasons

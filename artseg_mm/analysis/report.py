@@ -12,6 +12,7 @@ import numpy as np
 
 from .comparison import STATS, Run, comparison_level
 from ..evaluation.statistics import MIN_RELIABLE_IMAGES
+from ..visualization.blend import blend_classes
 from .flops import FLOPS_SIZE, gflops_header
 
 
@@ -292,21 +293,6 @@ def plot_bars(rows: List[dict], groups: Dict[str, List[Run]], binary: bool, opti
     return path
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, palette, ignored: np.ndarray) -> np.ndarray:
-    """Blend the class colours over the image.
-
-    Classes drawn in black (Clean) are left untinted so damage stands out;
-    pixels the ground truth ignores (background) are greyed in every panel.
-    """
-    out = image.astype(np.float32).copy()
-    colours = np.asarray(palette, dtype=np.float32)
-    tinted = (mask < len(colours)) & ~ignored
-    tinted[tinted] = colours[mask[tinted]].any(axis=-1)
-    out[tinted] = 0.45 * out[tinted] + 0.55 * colours[mask[tinted]]
-    out[ignored] = 0.35 * out[ignored] + 0.65 * 128
-    return out.astype(np.uint8)
-
-
 def plot_grid(groups: Dict[str, List[Run]], keep: dict, ids: List[str], options) -> str:
     import matplotlib
     matplotlib.use('Agg')
@@ -323,12 +309,12 @@ def plot_grid(groups: Dict[str, List[Run]], keep: dict, ids: List[str], options)
     for r, key in enumerate(ids):
         image, gt = keep[key]
         valid = gt != 255
-        panels = [(image, f'{key}'), (overlay(image, gt, palette, ~valid),
+        panels = [(image, f'{key}'), (blend_classes(image, gt, palette, ~valid),
                                       'ground truth (grey: ignored)')]
         for model, run in firsts:
             pred = run.preds[key]
             acc = float(np.mean(pred[valid] == gt[valid])) * 100 if valid.any() else float('nan')
-            panels.append((overlay(image, pred, palette, ~valid),
+            panels.append((blend_classes(image, pred, palette, ~valid),
                            f'{model}\npixel acc {acc:.1f}%'))
         for c, (panel, title) in enumerate(panels):
             axes[r, c].imshow(panel)

@@ -9,12 +9,13 @@ same decoding, bit depth handling and EXIF orientation) and predicts with
 PyTorch segmentor or an exported model file (``artseg_mm.deployment``).
 """
 import copy
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 import torch.nn as nn
 
 from ..compat.mmseg_inference import is_step_of
+from ..datasets.artefact_classes import IGNORE_INDEX
 from .model_loader import ModelSource, init_model
 from .scan_inference import count_windows, predict_class_ids
 
@@ -58,8 +59,10 @@ def check_single_page(path: str) -> None:
                          'with tiffsplit, and segment those')
 
 
-def image_loader(cfg) -> Callable[[str], np.ndarray]:
-    """The config's test-pipeline image loader as ``path -> H x W x 3 uint8``."""
+def image_loader(cfg, with_transparency: bool = False) -> Callable[[str], np.ndarray]:
+    """The config's test-pipeline image loader as ``path -> H x W x 3 uint8``;
+    ``with_transparency``: ``path -> (image, transparent)``, where ``transparent``
+    is the bool H x W map of fully transparent pixels, or None."""
     from mmengine.registry import init_default_scope
     from mmseg.registry import TRANSFORMS
     init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -74,14 +77,15 @@ def image_loader(cfg) -> Callable[[str], np.ndarray]:
                          '(LoadImageFromFile or a subclass)')
     loader = TRANSFORMS.build(copy.deepcopy(loaders[0]))
 
-    def load(path: str) -> np.ndarray:
-        image = loader(dict(img_path=str(path)))['img']
+    def load(path: str):
+        results = loader(dict(img_path=str(path)))
+        image = results['img']
         if image.ndim == 2:
             image = np.repeat(image[:, :, None], 3, axis=2)
         if image.dtype != np.uint8:
             raise ValueError(f'{path}: the loader gave {image.dtype} pixels; set the '
                              "loader's color_type to 'color' (8-bit) for inference")
-        return image
+        return (image, results.get('transparent')) if with_transparency else image
     return load
 
 
@@ -100,11 +104,13 @@ class ScanInferencer:
         cfg_options: config overrides, e.g. ``{'model.test_cfg.batch_size': 8}``.
         max_pixels: image files whose header declares more pixels are refused
             before decoding (:class:`ImageTooLargeError`).
+        optimize: predict with ``optimize_for_inference``'s copy of a loaded
+            model (a built ``nn.Module`` passed in is used as it is).
     """
 
     def __init__(self, model: Union[ModelSource, nn.Module], checkpoint: Optional[str] = None,
                  device: str = 'cpu', cfg_options: Optional[dict] = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, optimize: bool = True) -> None:
         from ..deployment.runtime import ExportedSegmentor, is_exported_model
         if is_exported_model(model):
             if checkpoint is not None:
@@ -114,16 +120,21 @@ class ScanInferencer:
             self._windows = self.model.window_model()
         else:
             self.model = model if isinstance(model, nn.Module) else init_model(
-                model, checkpoint, device=device, cfg_options=cfg_options)
+                model, checkpoint, device=device, cfg_options=cfg_options, optimize=optimize)
             self._windows = self.model
         self.classes = tuple(self.model.dataset_meta['classes'])
         self.palette = [tuple(int(v) for v in c) for c in self.model.dataset_meta['palette']]
         self.max_pixels = max_pixels
-        self._decode = image_loader(self.model.cfg)
+        self._decode = image_loader(self.model.cfg, with_transparency=True)
         count_windows(self.model, (1, 1))  # an invalid test_cfg window/stride stops here
 
     def load_image(self, path: str) -> np.ndarray:
         """The image as the config's loader reads it, if within ``max_pixels``."""
+        return self.load_scan(path)[0]
+
+    def load_scan(self, path: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """``(image, transparent)``: the image as :meth:`load_image` and the bool
+        map of its fully transparent pixels (alpha 0), or None."""
         check_pixel_limit(path, self.max_pixels)
         check_single_page(path)
         try:
@@ -138,9 +149,15 @@ class ScanInferencer:
         return count_windows(self.model, image.shape)
 
     def __call__(self, image: Union[str, np.ndarray],
-                 progress: Optional[Callable[[int], None]] = None) -> np.ndarray:
+                 progress: Optional[Callable[[int], None]] = None,
+                 transparent: Optional[np.ndarray] = None) -> np.ndarray:
         """(H, W) uint8 class ids of an image file or an H x W x 3 uint8 array
-        (in the loader's channel order)."""
+        (in the loader's channel order). Fully transparent pixels (of a file's
+        alpha channel, or ``transparent`` for an array) get the ignore id
+        ``IGNORE_INDEX`` (255): they are no part of the object."""
         if not isinstance(image, np.ndarray):
-            image = self.load_image(image)
-        return predict_class_ids(self._windows, image, progress=progress)
+            image, transparent = self.load_scan(image)
+        mask = predict_class_ids(self._windows, image, progress=progress)
+        if transparent is not None:
+            mask[transparent] = IGNORE_INDEX
+        return mask

@@ -22,10 +22,11 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config, ConfigDict
 
+from ..acceleration import optimize_for_inference
 from ..datasets.artefact_classes import (BINARY_CLASSES, BINARY_PALETTE,
                                          FULL_CLASSES, FULL_PALETTE)
-from ..engine.checkpoint_match import load_checkpoint_strict
-from ..runtime_checks import find_test_checkpoint
+from ..checkpoints.matching import load_checkpoint_strict
+from ..checkpoints.selection import find_test_checkpoint
 from .config_data import read_config_json
 from .model_folder import (MANIFEST, ModelFolderError, is_model_folder,
                            looks_like_model_folder, open_model_folder)
@@ -174,9 +175,15 @@ def build_segmentor(cfg: Config, device: str = 'cpu') -> nn.Module:
 
 
 def init_model(model: ModelSource, checkpoint: Optional[str] = None,
-               device: str = 'cpu', cfg_options: Optional[dict] = None) -> nn.Module:
+               device: str = 'cpu', cfg_options: Optional[dict] = None,
+               optimize: bool = True) -> nn.Module:
     """A trained segmentor from a work dir, a model folder, or a config and a
-    checkpoint (``.pth`` or ``.safetensors``).
+    checkpoint (``.pth`` or ``.safetensors``), in eval mode on ``device``.
+
+    ``optimize``: return ``optimize_for_inference``'s faster copy (conv+BN
+    folded per ``test_cfg.fuse_conv_bn``, bf16 weights under a bf16
+    ``test_cfg.autocast_dtype`` on CPU, NNPACK head convs); False: the model as
+    built, e.g. to hook or edit its layers.
 
     Loads strictly (``CheckpointMismatchError`` with the differing keys) with
     ``weights_only=True``; ``model.dataset_meta`` comes from the checkpoint's
@@ -199,4 +206,5 @@ def init_model(model: ModelSource, checkpoint: Optional[str] = None,
                          f'{classes} for a model with {channels} output channels')
     segmentor.dataset_meta = dict(dataset_meta)
     segmentor.checkpoint_path = checkpoint
-    return segmentor.to(device).eval()
+    segmentor = segmentor.to(device).eval()
+    return optimize_for_inference(segmentor) if optimize else segmentor

@@ -20,8 +20,8 @@ from typing import Optional, Union
 from mmengine.config import Config
 
 from ..datasets.data_summary import training_data_summary
-from ..engine.checkpoint_match import read_checkpoint
-from ..runtime_checks import find_test_checkpoint
+from ..checkpoints.matching import read_checkpoint
+from ..checkpoints.selection import find_test_checkpoint
 from .config_data import config_to_json
 from .model_card import model_card, model_facts
 from .model_folder import (CLASSES, CONFIG, MANIFEST, WEIGHTS, ModelFolderError,
@@ -174,7 +174,7 @@ def package_model(work_dir: Union[str, Path], out: Union[str, Path],
     work_dir, out = str(work_dir), Path(out)
     check_output(out, force)
     checkpoint = str(checkpoint) if checkpoint else find_test_checkpoint(work_dir)
-    model = init_model(work_dir, checkpoint)
+    model = init_model(work_dir, checkpoint, optimize=False)
     metrics_dir = str(metrics_dir) if metrics_dir else osp.join(work_dir, 'test')
     tables = read_test_tables(metrics_dir, model.dataset_meta['classes'], checkpoint)
     if tables is None:

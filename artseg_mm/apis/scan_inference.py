@@ -3,11 +3,10 @@
 Why it exists: mmseg's (and our segmentor's) sliding-window inference keeps
 float logits for the whole image before the argmax: 8.5 GB for 16 classes on a
 133-megapixel ARTeFACT scan, on top of a float copy of the image. Here the
-image stays uint8 and is normalised one window batch at a time, window logits
-are summed into a band of rows that only spans the windows still open, and
-each row is reduced to class ids (uint8) as soon as no later window covers it.
-The windows, their batches, the summation order and the averaging are those of
-``ArtSegEncoderDecoder.slide_inference``, so the mask is the one it gives.
+image stays uint8 and is normalised one window batch at a time, and the row
+bands of the accumulator the segmentor's slide inference uses
+(:func:`sliding_window_logits`) are reduced to class ids (uint8) as they come,
+so the mask is the one ``ArtSegEncoderDecoder.slide_inference`` gives.
 
 The forward pass of a window batch is pluggable (:class:`WindowModel`): the
 PyTorch segmentor (:func:`segmentor_window_model`) or an exported model run by
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..models.segmentors.encoder_decoder import slide_windows
+from ..models.segmentors import slide_windows, sliding_window_logits
 
 
 @dataclass
@@ -82,10 +81,8 @@ def class_ids(logits: torch.Tensor, threshold: float) -> torch.Tensor:
 
 def segmentor_window_model(model: nn.Module) -> WindowModel:
     """The :class:`WindowModel` of a built segmentor: its data preprocessor's
-    normalisation and ``encode_decode`` of its inference copy (conv+BN fused
-    with ``test_cfg.fuse_conv_bn``) under its ``test_cfg.autocast_dtype``."""
+    normalisation and its ``encode_decode`` under its ``test_cfg.autocast_dtype``."""
     device = next(model.parameters()).device
-    runner = model._inference_model() if hasattr(model, '_inference_model') else model
     threshold = getattr(model.decode_head, 'threshold', None) or 0.3
 
     def forward(crops: torch.Tensor) -> torch.Tensor:
@@ -93,7 +90,7 @@ def segmentor_window_model(model: nn.Module) -> WindowModel:
             else torch.autocast(device.type, enabled=False)
         metas = [dict(img_shape=crops.shape[2:])] * len(crops)  # a Size, as mmseg's
         with autocast:
-            return runner.encode_decode(crops, metas)
+            return model.encode_decode(crops, metas)
     return WindowModel(test_cfg=dict(model.test_cfg or {}), out_channels=model.out_channels,
                        threshold=threshold, to_input=window_normaliser(
                            model.data_preprocessor, device),
@@ -118,43 +115,13 @@ def predict_class_ids(model: Union[nn.Module, WindowModel], image: np.ndarray,
     h_img, w_img = image.shape[:2]
     crop, stride = _window_geometry(windows, h_img, w_img)
     batch = int(window_batch or windows.test_cfg.get('batch_size', 1))
-    if batch < 1:
-        raise ValueError(f'window batch must be >= 1, got {batch}')
-    device = windows.device
 
-    boxes = slide_windows(h_img, w_img, crop, stride)
-    w_grids = len({(x1, x2) for _, _, x1, x2 in boxes})
-    row_count = torch.zeros(h_img, dtype=torch.float32, device=device)
-    col_count = torch.zeros(w_img, dtype=torch.float32, device=device)
-    for y1, y2, _, _ in boxes[::w_grids]:
-        row_count[y1:y2] += 1
-    for _, _, x1, x2 in boxes[:w_grids]:
-        col_count[x1:x2] += 1
-
-    channels = windows.out_channels
+    def crops_of(boxes):
+        return torch.stack([windows.to_input(image[y1:y2, x1:x2]) for y1, y2, x1, x2 in boxes])
     out = np.empty((h_img, w_img), dtype=np.uint8)
-    band = torch.zeros((channels, 0, w_img), dtype=torch.float32, device=device)
-    top = 0  # image row of band[:, 0]
-    for start in range(0, len(boxes), batch):
-        chunk = boxes[start:start + batch]
-        crops = torch.stack([windows.to_input(image[y1:y2, x1:x2])
-                             for y1, y2, x1, x2 in chunk])
-        logits = windows.forward(crops)
-        bottom = max(y2 for _, y2, _, _ in chunk)
-        if bottom > top + band.shape[1]:
-            grow = band.new_zeros((channels, bottom - top - band.shape[1], w_img))
-            band = torch.cat([band, grow], dim=1)
-        for j, (y1, y2, x1, x2) in enumerate(chunk):
-            band[:, y1 - top:y2 - top, x1:x2] += logits[j]
-        done = boxes[start + batch][0] if start + batch < len(boxes) else h_img
-        if done > top:
-            rows = done - top
-            count = row_count[top:done, None] * col_count[None, :]
-            out[top:done] = class_ids(band[:, :rows] / count, windows.threshold).cpu().numpy()
-            band = band[:, rows:].clone()
-            top = done
-        if progress is not None:
-            progress(len(chunk))
+    for top, bottom, logits in sliding_window_logits(crops_of, windows.forward, (h_img, w_img),
+                                                     crop, stride, batch, progress=progress):
+        out[top:bottom] = class_ids(logits[0], windows.threshold).cpu().numpy()
     return out
 
 

@@ -2,14 +2,10 @@
 
 Must run before anything imports ``mmseg.models``.
 """
-from .checkpoint import (CorruptCheckpointError, PlainHistoryBuffer, UnsafeCheckpointError,
-                         install_weights_only_loader, load_checkpoint_file,
-                         make_weights_only_safe, register_safe_globals)
+from ..checkpoints.safe_format import install_weights_only_loader, register_safe_globals
 from .mmcv_ops import install_pure_pytorch_ops
 
-__all__ = ['install_compat', 'install_pure_pytorch_ops', 'register_safe_globals',
-           'make_weights_only_safe', 'PlainHistoryBuffer', 'UnsafeCheckpointError',
-           'load_checkpoint_file', 'install_weights_only_loader', 'CorruptCheckpointError']
+__all__ = ['install_compat', 'install_pure_pytorch_ops']
 
 
 def install_compat() -> None:

@@ -2,6 +2,7 @@
 import os.path as osp
 from typing import Optional, Sequence
 
+import cv2
 import mmcv
 import mmengine.fileio as fileio
 import numpy as np
@@ -10,6 +11,7 @@ from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from .artefact_classes import ARTEFACT_CLASS_TABLE, IGNORE_INDEX
+from .image_header import ImageHeader, read_image_header, warn_if_low_bits
 from .orientation import warn_if_file_oriented
 
 # mmcv decode flags that apply EXIF orientation -> the same without it ('unchanged'
@@ -29,6 +31,14 @@ class LoadArtSegImageFromFile(LoadImageFromFile):
     with ``ignore_empty=True`` the dataset silently draws another sample. This
     transform raises one error that names the file and the problem instead; it takes
     the same arguments except ``ignore_empty``, which it refuses.
+
+    For local PNG and TIFF files in colour mode it also reads what the header
+    declares (:mod:`.image_header`): 16-bit samples with fewer significant
+    bits (e.g. 12-bit scanner data) are scaled by those bits, not as 16-bit;
+    16-bit data filling only the low bits without a declaration is warned
+    about (:class:`LowBitDepthWarning`); an alpha channel's fully transparent
+    pixels are given as ``results['transparent']`` (bool H x W), which
+    inference excludes from the class shares.
     """
 
     def __init__(self, *args, ignore_empty: bool = False, **kwargs) -> None:
@@ -55,7 +65,44 @@ class LoadArtSegImageFromFile(LoadImageFromFile):
             raise ValueError(f'image {filename} decoded to an empty array of shape {shape}')
         if osp.isfile(filename):
             warn_if_file_oriented(filename)
+            if self.color_type == IGNORE_ORIENTATION['color']:
+                self._apply_header(filename, loaded)
         return loaded
+
+    def _apply_header(self, filename: str, loaded: dict) -> None:
+        header = read_image_header(filename)
+        if not (header.scaled_by_declared_bits or header.has_alpha):
+            warn_if_low_bits(header, int(loaded['img'].max()), f'image {filename}')
+            return
+        # the colour decode above kept neither the raw samples nor the alpha
+        raw = cv2.imdecode(np.frombuffer(fileio.get(filename, backend_args=self.backend_args),
+                                         np.uint8),
+                           cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+        if header.scaled_by_declared_bits:
+            image = colour_by_significant_bits(raw, header)
+            loaded['img'] = image.astype(np.float32) if self.to_float32 else image
+        else:
+            warn_if_low_bits(header, int(loaded['img'].max()), f'image {filename}')
+        if raw.ndim == 3 and raw.shape[2] in (2, 4):
+            transparent = raw[..., -1] == 0
+            if transparent.any():
+                loaded['transparent'] = transparent
+
+
+def colour_by_significant_bits(raw: np.ndarray, header: ImageHeader) -> np.ndarray:
+    """H x W x 3 uint8 BGR of raw 16-bit samples (grey, grey+alpha, BGR or BGRA,
+    as OpenCV decodes them unchanged) holding ``header.significant_bits`` of data:
+    the full declared range maps to 0..255 (values above it saturate)."""
+    colour = raw[..., :3] if raw.ndim == 3 and raw.shape[2] >= 3 else \
+        (raw[..., 0] if raw.ndim == 3 else raw)
+    peak = float(2 ** header.significant_bits - 1)
+    scaled = np.empty(colour.shape, dtype=np.uint8)
+    for r0 in range(0, colour.shape[0], 1024):  # row blocks: no full float copy
+        block = colour[r0:r0 + 1024].astype(np.float32) * (255.0 / peak)
+        scaled[r0:r0 + 1024] = np.clip(np.rint(block), 0, 255)
+    if scaled.ndim == 2:
+        scaled = cv2.cvtColor(scaled, cv2.COLOR_GRAY2BGR)
+    return scaled
 
 
 @TRANSFORMS.register_module()

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from ..apis.scan_inference import class_ids, segmentor_window_model
-from ..models.segmentors.encoder_decoder import slide_windows
+from ..models.segmentors import slide_windows
 from .runtime import ExportedSegmentor
 
 # largest share of pixels (percent) whose class may differ: exported graphs

@@ -2,9 +2,10 @@
 
 Why it exists: exporters trace ``forward(tensor)``, while a segmentor's
 forward takes data samples and meta dicts. ``WholeImageLogits`` wraps the
-segmentor's ``encode_decode`` (logits at the input resolution) on a copy of
-its inference model (conv+BN fused when ``test_cfg.fuse_conv_bn``), with two
-layers swapped for ones that compute the same function in standard ops:
+segmentor's ``encode_decode`` (logits at the input resolution) on a copy made
+by ``optimize_for_inference`` in float32 (conv+BN fused when
+``test_cfg.fuse_conv_bn``, no NNPACK convs), with two layers swapped for ones
+that compute the same function in standard ops:
 
 - ``WinogradConv2d`` -> ``nn.Conv2d`` (same weights): its NNPACK path is a
   Python autograd function of a CPU-only kernel, chosen by the input size.
@@ -12,12 +13,11 @@ layers swapped for ones that compute the same function in standard ops:
   only): torch.onnx lowers adaptive pooling to gathers whose indices are fixed
   at the traced size, so a dynamic-size graph would be wrong at other sizes.
 """
-import copy
-
 import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..acceleration import optimize_for_inference
 from ..models.layers import WinogradConv2d
 
 
@@ -81,9 +81,7 @@ class WholeImageLogits(nn.Module):
 
     def __init__(self, segmentor: nn.Module, generic_pooling: bool = False) -> None:
         super().__init__()
-        source = (segmentor._inference_model() if hasattr(segmentor, '_inference_model')
-                  else segmentor)
-        model = copy.deepcopy(source).eval()
+        model = optimize_for_inference(segmentor, bf16=False, nnpack_convs=False)
         _swap_layers(model, generic_pooling)
         self.segmentor = model
         self.eval()

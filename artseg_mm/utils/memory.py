@@ -32,11 +32,13 @@ def peak_rss_mib() -> float:
 
 def reset_peak_rss() -> float:
     """Reset the kernel's RSS high-water mark (Linux ``clear_refs`` 5) and
-    return the current RSS in MiB."""
+    return the current RSS in MiB, or the new mark where that is lower: the
+    kernel's mark is approximate (per-thread counters), and a baseline above
+    it would make a later peak read below the baseline."""
     try:
         with open('/proc/self/clear_refs', 'w') as f:
             f.write('5')
     except OSError as exc:
         raise RuntimeError('peak-memory measurement needs Linux /proc/self/clear_refs '
                            f'({exc}); pass --no-memory') from exc
-    return rss_mib()
+    return min(rss_mib(), peak_rss_mib())

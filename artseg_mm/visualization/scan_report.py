@@ -3,10 +3,13 @@ table and one HTML page that shows them all.
 
 Layout of the output folder::
 
-    masks/<name>.png       predicted class ids, uint8, at the source resolution
+    masks/<name>.png       predicted class ids, uint8, at the source resolution;
+                           255 where the image is fully transparent (alpha 0)
     overlays/<name>.jpg    image | prediction over the image, with a legend
+                           (transparent pixels as a grey checkerboard)
     thumbs/<name>.jpg      a small copy of the image for the page
-    summary.csv / .json    per file: size, and per class pixels and % of the image
+    summary.csv / .json    per file: size, transparent pixels, and per class pixels
+                           and % of the image's opaque pixels
     index.html             thumbnails, overlays and the summary, opens from disk
     records/<name>.json    each file's row, written (atomically) once its outputs are
     run.json               the model (sha256), options and inputs of the run
@@ -27,8 +30,9 @@ from urllib.parse import quote
 import cv2
 import numpy as np
 
-from ..datasets.artefact_classes import CLEAN_ID
-from ..engine.fileio import AtomicLocalBackend
+from ..datasets.artefact_classes import IGNORE_INDEX
+from ..checkpoints.atomic_io import AtomicLocalBackend
+from .blend import blend_classes
 
 RECORDS = 'records'
 RUN_FILE = 'run.json'
@@ -133,15 +137,24 @@ def _change(key: str, before: dict, now: dict) -> str:
 
 
 def class_pixel_counts(mask: np.ndarray, num_classes: int) -> np.ndarray:
-    """Pixels per class id of a uint8 mask, counted in row blocks."""
+    """Pixels per class id of a uint8 mask, counted in row blocks; the
+    ignore id (transparent pixels) is left out."""
     counts = np.zeros(256, dtype=np.int64)
     for r0 in range(0, mask.shape[0], _ROW_BLOCK):
         block = mask[r0:r0 + _ROW_BLOCK]
         counts += cv2.calcHist([np.ascontiguousarray(block)], [0], None, [256],
                                [0, 256]).ravel().astype(np.int64)
+    counts[IGNORE_INDEX] = 0
     if counts[num_classes:].any():
-        raise ValueError(f'mask holds ids >= {num_classes}')
+        raise ValueError(f'mask holds ids >= {num_classes} other than {IGNORE_INDEX}')
     return counts[:num_classes]
+
+
+def checkerboard(shape: Sequence[int], cell: int = 8) -> np.ndarray:
+    """A light/dark grey checkerboard (BGR), the usual picture of transparency."""
+    rows, cols = np.indices(shape[:2]) // cell
+    board = np.where(((rows + cols) % 2 == 0)[..., None], 204, 153).astype(np.uint8)
+    return np.repeat(board, 3, axis=2)
 
 
 def _fit(shape: Sequence[int], side: int) -> Tuple[int, int]:
@@ -167,15 +180,17 @@ def _legend(width: int, classes: Sequence[str], palette, shares: Sequence[float]
 
 def overlay_panels(image_bgr: np.ndarray, mask: np.ndarray, classes: Sequence[str],
                    palette, shares: Sequence[float], side: int = OVERLAY_SIDE) -> np.ndarray:
-    """image | class colours blended over the image (Clean left as it is),
-    downsized, with a legend (BGR)."""
+    """image | class colours blended over the image (:func:`blend_classes`:
+    Clean, drawn black, left as it is), downsized, with a legend (BGR)."""
     size = _fit(image_bgr.shape, side)
     small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
     ids = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
-    colours = np.array([(b, g, r) for r, g, b in palette], dtype=np.uint8)[ids]
-    blended = cv2.addWeighted(small, 0.45, colours, 0.55, 0)
-    clean = ids == CLEAN_ID  # undamaged pixels keep the image as it is
-    blended[clean] = small[clean]
+    blended = blend_classes(small, ids, [(b, g, r) for r, g, b in palette])
+    transparent = ids == IGNORE_INDEX  # no part of the object: shown as such, not segmented
+    if transparent.any():
+        board = checkerboard(small.shape)
+        small[transparent] = board[transparent]
+        blended[transparent] = board[transparent]
     gap = np.full((small.shape[0], 8, 3), 255, dtype=np.uint8)
     panels = np.concatenate([small, gap, blended], axis=1)
     return np.concatenate([panels, _legend(panels.shape[1], classes, palette, shares)])
@@ -240,14 +255,16 @@ class ScanReport:
         write_json_atomic(osp.join(self.out_dir, RECORDS, f'{name}.json'), row)
 
     def add(self, path: str, image_bgr: np.ndarray, mask: np.ndarray,
-            name: Optional[str] = None) -> dict:
-        """Write the mask, overlay and thumbnail of one scan, then its record."""
+            name: Optional[str] = None, notes: Sequence[str] = ()) -> dict:
+        """Write the mask, overlay and thumbnail of one scan, then its record;
+        ``notes``: what reading the file warned of (kept in the record)."""
         if mask.shape != image_bgr.shape[:2]:
             raise ValueError(f'{path}: mask {mask.shape} does not match the image '
                              f'{image_bgr.shape[:2]}')
         name = name or self.name_for(path)
         counts = class_pixel_counts(mask, len(self.classes))
-        shares = 100.0 * counts / mask.size
+        opaque = int(counts.sum())
+        shares = 100.0 * counts / max(opaque, 1)
         files = dict(mask=f'masks/{name}.png', overlay=f'overlays/{name}.jpg',
                      thumb=f'thumbs/{name}.jpg')
         self._write(files['mask'], mask)
@@ -256,9 +273,12 @@ class ScanReport:
         self._write(files['thumb'], cv2.resize(image_bgr, _fit(image_bgr.shape, THUMB_SIDE),
                                                interpolation=cv2.INTER_AREA))
         row = dict(file=path, status='ok', width=int(mask.shape[1]),
-                   height=int(mask.shape[0]), **files,
+                   height=int(mask.shape[0]), transparent_pixels=int(mask.size - opaque),
+                   **files,
                    pixels={c: int(n) for c, n in zip(self.classes, counts)},
                    percent={c: float(s) for c, s in zip(self.classes, shares)})
+        if notes:
+            row['notes'] = list(notes)
         self._record(name, row)
         self.rows.append(row)
         return row
@@ -283,7 +303,7 @@ class ScanReport:
         """Write summary.csv, summary.json and index.html."""
         write_json_atomic(osp.join(self.out_dir, 'summary.json'),
                           dict(classes=self.classes, images=self.rows))
-        fields = ['file', 'status', 'width', 'height'] + \
+        fields = ['file', 'status', 'width', 'height', 'transparent px'] + \
             [f'{c} px' for c in self.classes] + [f'{c} %' for c in self.classes]
         with open(osp.join(self.out_dir, 'summary.csv'), 'w', newline='') as f:
             writer = csv.DictWriter(f, fieldnames=fields)
@@ -291,6 +311,8 @@ class ScanReport:
             for row in self.rows:
                 flat = {k: spreadsheet_safe(row.get(k, ''))
                         for k in ('file', 'status', 'width', 'height')}
+                if 'pixels' in row:
+                    flat['transparent px'] = row.get('transparent_pixels', 0)
                 for c in self.classes:
                     if 'pixels' in row:
                         flat[f'{c} px'] = row['pixels'][c]
@@ -326,6 +348,7 @@ class ScanReport:
                 'predictions</title><style>body{font-family:sans-serif} table{border-'
                 'collapse:collapse} td,th{border:1px solid #ccc;padding:4px;font-size:'
                 '13px}</style></head><body><h1>Predicted damage</h1>'
-                '<p>Share of each image predicted as each class (%).</p>'
+                '<p>Share of each image predicted as each class (%), of its opaque '
+                'pixels: fully transparent pixels (alpha 0) are not segmented.</p>'
                 f'<table><tr><th></th><th>file</th><th>size</th>{head}</tr>'
                 f'{"".join(body)}</table><h2>Overlays</h2>{overlays}</body></html>')

@@ -2,9 +2,9 @@
 # ../coat_lite_small_upernet_artefact_full.py, demo-sized.
 _base_ = ['../coat_lite_small_upernet_artefact_full.py', './_base_/demo.py']
 crop_size = {{_base_.demo_crop_size}}
-# demo_full_model, plus CoaT's fixed input size set to the demo crop
-model = dict(_base_.demo_full_model, backbone=dict(
-    _base_.demo_full_model.backbone, img_size=_base_.demo_crop_size[0]))
+# demo_upernet_full_model, plus CoaT's fixed input size set to the demo crop
+model = dict(_base_.demo_upernet_full_model, backbone=dict(
+    _base_.demo_upernet_full_model.backbone, img_size=_base_.demo_crop_size[0]))
 train_dataloader = {{_base_.demo_train_dataloader}}
 val_dataloader = {{_base_.demo_val_dataloader}}
 test_dataloader = val_dataloader

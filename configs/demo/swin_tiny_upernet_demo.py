@@ -1,7 +1,7 @@
 # swin_tiny_upernet on the embedded demo data: ../swin_tiny_upernet_artefact.py, demo-sized.
 _base_ = ['../swin_tiny_upernet_artefact.py', './_base_/demo.py']
 crop_size = {{_base_.demo_crop_size}}
-model = {{_base_.demo_model}}
+model = {{_base_.demo_upernet_model}}
 train_dataloader = {{_base_.demo_train_dataloader}}
 val_dataloader = {{_base_.demo_val_dataloader}}
 test_dataloader = val_dataloader

@@ -2,7 +2,7 @@
 # ../swin_tiny_upernet_artefact_full.py, demo-sized.
 _base_ = ['../swin_tiny_upernet_artefact_full.py', './_base_/demo.py']
 crop_size = {{_base_.demo_crop_size}}
-model = {{_base_.demo_full_model}}
+model = {{_base_.demo_upernet_full_model}}
 train_dataloader = {{_base_.demo_train_dataloader}}
 val_dataloader = {{_base_.demo_val_dataloader}}
 test_dataloader = val_dataloader

@@ -29,7 +29,7 @@ def test_work_dir_gives_config_and_best_checkpoint(work_dir):
     cfg, checkpoint = resolve_model_source(str(work_dir))
     assert checkpoint.endswith('best_mIoU_epoch_1.pth')
     assert cfg.model.backbone.model_name == 'convnext_atto'
-    model = init_model(str(work_dir))
+    model = init_model(str(work_dir), optimize=False)  # the weights as loaded
     assert not model.training
     assert model.dataset_meta['classes'] == ['Clean', 'Damage']
     saved = torch.load(checkpoint, weights_only=True)['state_dict']
@@ -48,7 +48,7 @@ def test_checkpoint_without_meta_takes_classes_from_config(work_dir, tmp_path):
 
 def test_mismatched_checkpoint_names_the_keys(work_dir, tmp_path):
     from artseg_mm.apis import init_model
-    from artseg_mm.engine.checkpoint_match import CheckpointMismatchError
+    from artseg_mm.checkpoints.matching import CheckpointMismatchError
     bad = tmp_path / 'bad.pth'
     key = write_mismatched_checkpoint(work_dir, bad)
     with pytest.raises(CheckpointMismatchError) as err:
@@ -60,7 +60,7 @@ def test_mismatched_checkpoint_names_the_keys(work_dir, tmp_path):
 def test_non_finite_weights_are_refused_with_the_tensor_names(work_dir, tmp_path):
     """A diverged or damaged checkpoint would predict one class everywhere, silently."""
     from artseg_mm.apis import init_model
-    from artseg_mm.engine.checkpoint_match import CheckpointMismatchError
+    from artseg_mm.checkpoints.matching import CheckpointMismatchError
     state = torch.load(work_dir / 'best_mIoU_epoch_1.pth', weights_only=True)
     key = next(k for k in state['state_dict'] if k.startswith('decode_head.conv_seg'))
     state['state_dict'][key] = state['state_dict'][key].clone()

@@ -95,7 +95,7 @@ def test_card_says_what_the_model_is_and_its_test_intervals(folder, work_dir):
     card = (folder / 'README.md').read_text()
     metrics = json.loads((work_dir / 'test' / 'metrics.json').read_text())
     m = metrics['metrics']
-    params = sum(p.numel() for p in init_model(str(work_dir)).parameters())
+    params = sum(p.numel() for p in init_model(str(work_dir), optimize=False).parameters())
     assert f'{params:,}' in card and 'convnext_atto' in card and 'UPerFeatureHead' in card
     assert '| 0 | Clean | #000000 |' in card and '| 1 | Damage | #ff4040 |' in card
     assert f"on the {metrics['n_images']} images of the test split" in card
@@ -208,7 +208,7 @@ def test_weights_that_do_not_fit_name_the_file_and_keys(folder, tmp_path):
 
     from artseg_mm.apis import init_model
     from artseg_mm.apis.model_folder import manifest_record
-    from artseg_mm.engine.checkpoint_match import CheckpointMismatchError
+    from artseg_mm.checkpoints.matching import CheckpointMismatchError
     copy = copy_folder(folder, tmp_path)
     weights = copy / 'model.safetensors'
     state = load_file(str(weights))
@@ -227,7 +227,7 @@ def test_weights_that_do_not_fit_name_the_file_and_keys(folder, tmp_path):
 
 def test_unreadable_safetensors_is_named(folder, tmp_path):
     from artseg_mm.apis import init_model
-    from artseg_mm.compat import CorruptCheckpointError
+    from artseg_mm.checkpoints import CorruptCheckpointError
     truncated = tmp_path / 'cut.safetensors'
     truncated.write_bytes((folder / 'model.safetensors').read_bytes()[:1000])
     with pytest.raises(CorruptCheckpointError, match=f'{truncated} is not a readable '

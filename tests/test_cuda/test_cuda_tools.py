@@ -1,7 +1,7 @@
 """The training tools on a GPU: tools/train.py --amp and dist_train.sh (NCCL)."""
 import pytest
 
-from artseg_mm.compat import load_checkpoint_file
+from artseg_mm.checkpoints import load_checkpoint_file
 from conftest import (PY, REPO, SMALL_MODEL_OPTIONS, dist_run_options, free_port,
                       run_tool, tiny_run_options)
 

@@ -16,14 +16,15 @@ def test_shape_generic_pooling_equals_adaptive_avg_pool(size, out):
                                nn.AdaptiveAvgPool2d(out)(x), rtol=1e-6, atol=1e-6)
 
 
-def test_whole_image_logits_are_encode_decode_of_the_fused_copy(tmp_path):
+def test_whole_image_logits_are_encode_decode_of_the_model(tmp_path):
     from artseg_mm.apis import init_model
     from artseg_mm.deployment import ShapeGenericAdaptiveAvgPool2d, WholeImageLogits
     from artseg_mm.models.layers import WinogradConv2d
-    model = init_model(str(write_work_dir(tmp_path)), cfg_options=WINDOW_OPTIONS)
+    model = init_model(str(write_work_dir(tmp_path)), cfg_options=WINDOW_OPTIONS,
+                       optimize=False)
     x = torch.randn(2, 3, 96, 160, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        expected = model._inference_model().encode_decode(x, [dict(img_shape=x.shape[2:])])
+        expected = model.encode_decode(x, [dict(img_shape=x.shape[2:])])
         for generic in (False, True):
             wrapper = WholeImageLogits(model, generic_pooling=generic)
             layers = list(wrapper.modules())

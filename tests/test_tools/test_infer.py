@@ -383,3 +383,37 @@ def test_a_file_that_cannot_be_written_is_named_with_the_reason(tmp_path):
     with pytest.raises(OSError, match=r'could not write .*masks/x.png: No such file or '
                                       'directory'):
         report._write('masks/x.png', np.zeros((4, 4), np.uint8))
+
+
+def test_transparent_pixels_tiny_images_and_low_bit_files(work_dir, scans, tmp_path):
+    """A cut-out's transparent pixels are not segmented (255 in the mask, out of
+    the shares); an image under the encoder's stride is segmented; a 16-bit file
+    with 12-bit data and no declaration is noted in its record."""
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    photo = cv2.imread(str(scans / 'photo.jpg'))
+    cutout = cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA)
+    cutout[:, :40, 3] = 0
+    cv2.imwrite(str(folder / 'cutout.png'), cutout)
+    cv2.imwrite(str(folder / 'tiny.png'), photo[:12, :9])
+    cv2.imwrite(str(folder / 'dark.tif'), photo.astype(np.uint16) * 16)  # 12-bit data
+    out = tmp_path / 'out'
+    proc = run_tool([PY, INFER, folder, '--model', work_dir, '--out', out])
+    assert '3 of 3 images segmented' in proc.stdout
+    assert 'fill only the low bits' in proc.stdout + proc.stderr
+    rows = {Path(r['file']).name: r for r in
+            json.loads((out / 'summary.json').read_text())['images']}
+    row = rows['cutout.png']
+    mask = cv2.imread(str(out / row['mask']), cv2.IMREAD_UNCHANGED)
+    assert (mask[:, :40] == 255).all() and (mask[:, 40:] < 2).all()
+    assert row['transparent_pixels'] == 40 * mask.shape[0]
+    assert sum(row['pixels'].values()) == mask.size - row['transparent_pixels']
+    assert sum(row['percent'].values()) == pytest.approx(100)
+    overlay = cv2.imread(str(out / row['overlay']))
+    assert overlay is not None and overlay.shape[1] > mask.shape[1]
+    assert cv2.imread(str(out / rows['tiny.png']['mask']), cv2.IMREAD_UNCHANGED).shape == (12, 9)
+    assert any('fill only the low bits' in n for n in rows['dark.tif']['notes'])
+    with open(out / 'summary.csv', newline='') as f:
+        table = {Path(r['file']).name: r for r in csv.DictReader(f)}
+    assert int(table['cutout.png']['transparent px']) == row['transparent_pixels']
+    assert int(table['tiny.png']['transparent px']) == 0

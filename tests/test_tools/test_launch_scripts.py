@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from artseg_mm.compat import load_checkpoint_file
+from artseg_mm.checkpoints import load_checkpoint_file
 from artseg_mm.engine import prepare_cpu_distributed
 from conftest import (PY, REPO, SMALL_MODEL_OPTIONS, dist_run_options, free_port,
                       run_tool)

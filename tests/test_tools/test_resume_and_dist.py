@@ -7,7 +7,7 @@ import textwrap
 
 import torch
 
-from artseg_mm.compat import load_checkpoint_file
+from artseg_mm.checkpoints import load_checkpoint_file
 from conftest import (PY, REPO, SMALL_MODEL_OPTIONS, dist_run_options, free_port,
                       read_scalars, run_tool, tiny_run_options)
 
@@ -152,9 +152,9 @@ SAVE_KILLER = textwrap.dedent('''
     import signal
     import tempfile
 
-    from artseg_mm.engine import fileio
+    from artseg_mm.checkpoints import atomic_io
 
-    real_put = fileio.AtomicLocalBackend.put
+    real_put = atomic_io.AtomicLocalBackend.put
 
 
     def put(self, obj, filepath):
@@ -167,7 +167,7 @@ SAVE_KILLER = textwrap.dedent('''
         return real_put(self, obj, filepath)
 
 
-    fileio.AtomicLocalBackend.put = put
+    atomic_io.AtomicLocalBackend.put = put
 ''')
 
 

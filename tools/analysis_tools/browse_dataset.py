@@ -7,7 +7,7 @@ ground truth) in ``--output-dir``.
 import argparse
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
-from artseg_mm.runtime_checks import add_cfg_options, config_with_options
+from artseg_mm.cli import add_cfg_options, config_with_options
 from artseg_mm.visualization.dataset_browser import browse_dataset
 
 

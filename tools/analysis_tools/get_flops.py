@@ -12,7 +12,7 @@ import argparse
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
 from artseg_mm.analysis.flops import FLOP_CONVENTION, segmentor_complexity
-from artseg_mm.runtime_checks import add_cfg_options, config_with_options
+from artseg_mm.cli import add_cfg_options, config_with_options
 
 
 def parse_args(argv=None):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artseg_mm.runtime_checks import add_cfg_options
+from artseg_mm.cli import add_cfg_options
 
 
 def parse_args(argv=None):
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
                                         cam_overlay, compute_gradcam, load_segmentor,
                                         prepare_image, resize_to, save_cam_figure)
 
-    from artseg_mm.engine.checkpoint_match import CheckpointMismatchError
+    from artseg_mm.checkpoints.matching import CheckpointMismatchError
     user_errors = (FileNotFoundError, CheckpointMismatchError, AnalysisInputError,
                    LayerNotFoundError)
     try:

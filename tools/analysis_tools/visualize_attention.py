@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artseg_mm.runtime_checks import add_cfg_options
+from artseg_mm.cli import add_cfg_options
 
 EXIT_NO_ATTENTION = 3
 
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     from artseg_mm.analysis import attention
     from artseg_mm.analysis.cam import AnalysisInputError, load_segmentor, prepare_image
 
-    from artseg_mm.engine.checkpoint_match import CheckpointMismatchError
+    from artseg_mm.checkpoints.matching import CheckpointMismatchError
     user_errors = (FileNotFoundError, CheckpointMismatchError, AnalysisInputError)
 
     try:

@@ -23,7 +23,7 @@ from artseg_mm.apis import init_model
 from artseg_mm.deployment import (FORMATS, INPUT_SIZES, MAX_CHANGED_PERCENT,
                                   ExportedSegmentor, compare_exported, export_model,
                                   load_check_image)
-from artseg_mm.runtime_checks import add_cfg_options
+from artseg_mm.cli import add_cfg_options
 
 
 def parse_args(argv=None):
@@ -50,7 +50,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if osp.exists(args.out) and not args.force:
         raise SystemExit(f'export: {args.out} exists; use --force to replace it')
-    model = init_model(args.model, args.checkpoint, device='cpu', cfg_options=args.cfg_options)
+    model = init_model(args.model, args.checkpoint, device='cpu', cfg_options=args.cfg_options,
+                       optimize=False)  # the export makes its own float32 copy
     try:
         info = export_model(model, args.format, args.out, args.input_size)
     except ValueError as error:

@@ -16,7 +16,7 @@ import sys
 
 import torch
 
-from artseg_mm.compat import load_checkpoint_file, make_weights_only_safe
+from artseg_mm.checkpoints import load_checkpoint_file, make_weights_only_safe
 
 
 def main() -> int:

@@ -6,7 +6,7 @@ message when the work dir holds no checkpoint (train first).
 import argparse
 import sys
 
-from artseg_mm.runtime_checks import find_test_checkpoint
+from artseg_mm.checkpoints import find_test_checkpoint
 
 
 def main() -> int:

@@ -95,7 +95,7 @@ fi
 
 SCAN=$OUT/scan_4096.png
 step scan 20 "$PYTHON" -c 'import sys, cv2
-from artseg_mm.analysis.scan_speed import synthetic_scan
+from benchmarks.scan import synthetic_scan
 if not cv2.imwrite(sys.argv[1], synthetic_scan(4096)):
     sys.exit(f"cannot write {sys.argv[1]}")' "$SCAN"
 

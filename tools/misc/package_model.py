@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from artseg_mm.apis.model_package import package_model
-from artseg_mm.engine.checkpoint_match import CheckpointMismatchError
+from artseg_mm.checkpoints.matching import CheckpointMismatchError
 
 
 def parse_args(argv=None):

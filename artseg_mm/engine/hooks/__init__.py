@@ -1,4 +1,4 @@
 from .epoch_seed_hook import EpochSeedHook, seeded_worker_init_fn
-from .safe_checkpoint_hook import SafeCheckpointHook
+from .inference_optimization_hook import InferenceOptimizationHook
 
-__all__ = ['EpochSeedHook', 'SafeCheckpointHook', 'seeded_worker_init_fn']
+__all__ = ['EpochSeedHook', 'InferenceOptimizationHook', 'seeded_worker_init_fn']

@@ -24,6 +24,8 @@ from timm.models._manipulate import group_parameters
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...checkpoints.matching import describe_key_mismatch, list_names
+
 # Prefixes tried, in this order, when reading a checkpoint file: plain timm
 # weights, DDP-wrapped weights, a whole mmseg segmentor (``backbone.``) and this
 # wrapper's own ``model.`` attribute.
@@ -48,12 +50,6 @@ def _pair(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
     if len(size) != 2 or not all(isinstance(s, int) for s in size):
         raise ValueError(f'img_size must be an int or (height, width), got {size!r}')
     return size
-
-
-def _few(keys: Sequence[str], n: int = 5) -> str:
-    keys = sorted(keys)
-    more = f', ... (+{len(keys) - n} more)' if len(keys) > n else ''
-    return ', '.join(keys[:n]) + more
 
 
 def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
@@ -82,7 +78,7 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
     not_tensors = [k for k, v in ckpt.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
         raise ValueError(f'{path}: not a state_dict, these entries are not tensors: '
-                         f'{_few(not_tensors)}')
+                         f'{list_names(sorted(not_tensors))}')
     return ckpt
 
 
@@ -312,7 +308,7 @@ class TimmFeatureBackbone(BaseModule):
             if flat in mapping:
                 name = mapping[flat]
                 if value.shape != target[name].shape:
-                    misshapen.append(f'{key} {tuple(value.shape)} vs model '
+                    misshapen.append(f'{key}: checkpoint {tuple(value.shape)} vs model '
                                      f'{tuple(target[name].shape)}')
                 loaded[name] = value
             elif flat in self._head_keys or key.rsplit('.', 1)[-1] in recomputed:
@@ -324,12 +320,8 @@ class TimmFeatureBackbone(BaseModule):
         if missing or unexpected or misshapen:
             parts = [f'{path} does not match {self.model_name} (features_only): '
                      f'{len(loaded)} of {len(target)} keys matched (prefix {best!r})']
-            if missing:
-                parts.append(f'{len(missing)} missing: {_few(missing)}')
-            if unexpected:
-                parts.append(f'{len(unexpected)} unexpected: {_few(unexpected)}')
-            if misshapen:
-                parts.append(f'{len(misshapen)} with another shape: {_few(misshapen)}')
+            parts += describe_key_mismatch(sorted(missing), sorted(unexpected),
+                                           sorted(misshapen))
             raise ValueError('; '.join(parts))
         self.model.load_state_dict(loaded, strict=False)
         ignored = len(source) - len(stripped)

@@ -10,7 +10,6 @@ from torch import Tensor
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
-from ..layers import cpu_bf16_autocast_enabled
 from .input_checks import check_num_inputs
 
 
@@ -84,27 +83,21 @@ class UPerFeatureHead(BaseDecodeHead):
     model's FLOPs, and the fusion conv (3x3 over 4 x
     ``channels`` at 1/4 resolution) alone is half; the head's ops are the
     same as smp's and mmseg's, so its speed is decided by how those 3x3
-    convs run. The configs build them as ``WinogradConv2d``
-    (``conv_cfg=dict(type='WinogradConv2d')``): on a CPU they run NNPACK's
-    Winograd kernels, on CUDA they are ``nn.Conv2d``. ``norm_cfg``,
-    ``act_cfg`` and ``conv_cfg`` apply to every ``ConvModule`` as in mmseg.
+    convs run: ``artseg_mm.acceleration.optimize_for_inference`` makes them
+    NNPACK Winograd convs on a CPU (the CPU demo configs build them so for
+    training too). ``norm_cfg``, ``act_cfg`` and ``conv_cfg`` apply to every
+    ``ConvModule`` as in mmseg.
     Parameters equal mmseg's ``UPerHead`` minus ``channels``, and smp's
-    decoder minus its LayerNorms and ``channels``: 37.04M with
-    convnext_tiny, 2 classes (smp: 37.04M; difference 3,136).
-    ``tools/analysis_tools/benchmark.py`` times the whole model against smp.
-
-    Under CPU bfloat16 autocast the head runs channels-last: NNPACK takes
-    float32 only, so the convs are oneDNN's, whose bf16 kernels and bilinear
-    upsampling are faster on NHWC maps (fusion conv of one 512 image 178 vs
-    218 ms, a 256-channel 32->128 upsampling 2.3 vs 11.6 ms; 2 threads, AMD
-    EPYC with avx512_bf16). In float32 it stays NCHW, which NNPACK needs.
+    decoder minus its LayerNorms and ``channels``.
 
     Args:
         pool_scales (Sequence[int]): PPM pooling scales. Default (1, 2, 3, 6).
         global_norm (bool): Put ``norm_cfg`` in the scale-1 PPM branch too
             (mmseg's PPM). Default False.
-        channels_last_under_bf16 (bool): Run channels-last under CPU bfloat16
-            autocast (see above). Default True.
+        channels_last (bool): Run the head on channels-last maps: under CPU
+            bfloat16 autocast oneDNN's convs and bilinear upsampling are faster
+            on them (NNPACK's fp32 convs need NCHW). Default False;
+            ``optimize_for_inference`` sets it for bf16.
         **kwargs: ``BaseDecodeHead`` arguments (``in_channels`` list,
             ``channels``, ``in_index``, ``norm_cfg`` ...).
             ``input_transform`` must be ``'multiple_select'`` (the default).
@@ -113,7 +106,7 @@ class UPerFeatureHead(BaseDecodeHead):
     def __init__(self,
                  pool_scales: Sequence[int] = (1, 2, 3, 6),
                  global_norm: bool = False,
-                 channels_last_under_bf16: bool = True,
+                 channels_last: bool = False,
                  **kwargs):
         transform = kwargs.setdefault('input_transform', 'multiple_select')
         if transform != 'multiple_select':
@@ -122,7 +115,7 @@ class UPerFeatureHead(BaseDecodeHead):
                 f"'multiple_select' (one feature map per level), got "
                 f'{transform!r}')
         super().__init__(**kwargs)
-        self.channels_last_under_bf16 = channels_last_under_bf16
+        self.channels_last = channels_last
         if len(self.in_channels) < 2:
             raise ValueError(
                 f'{type(self).__name__}: needs at least 2 input levels, got '
@@ -169,8 +162,7 @@ class UPerFeatureHead(BaseDecodeHead):
         """
         check_num_inputs(self, inputs)
         inputs = self._transform_inputs(inputs)
-        if (self.channels_last_under_bf16 and inputs[0].device.type == 'cpu'
-                and cpu_bf16_autocast_enabled()):
+        if self.channels_last:
             inputs = [x.contiguous(memory_format=torch.channels_last) for x in inputs]
         laterals = [conv(x) for conv, x in zip(self.lateral_convs, inputs)]
         laterals.append(self.psp_forward(inputs[-1]))

@@ -30,7 +30,7 @@ def cpu_bf16_autocast_enabled() -> bool:
 def _per_sample(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                 padding: List[int]) -> Tensor:
     # NNPACK's batch-1 entry point (nnp_convolution_inference) is the fast one:
-    # one sample at a time beats NNPACK's batched call (README, Speed)
+    # one sample at a time beats NNPACK's batched call (docs/benchmarks.md)
     outs = [_nnpack_conv(xi, weight, bias, padding) for xi in x.split(1)]
     return outs[0] if len(outs) == 1 else torch.cat(outs)
 
@@ -87,7 +87,7 @@ class WinogradConv2d(nn.Conv2d):
     UPerNet's decoder is mostly 3x3 convolutions at 1/4 resolution (the
     fusion conv over 4 x 256 channels is half of all FLOPs with a ConvNeXt-T
     encoder), so on a CPU this is where the time goes, and NNPACK runs it
-    faster than oneDNN, forward and backward (README, Speed). On
+    faster than oneDNN, forward and backward (docs/benchmarks.md). On
     maps smaller than ``min_pixels`` NNPACK's transforms cost more than they
     save, so those stay on oneDNN.
 

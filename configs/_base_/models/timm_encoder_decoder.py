@@ -36,7 +36,8 @@ model = dict(
             alpha=0.25, gamma=2.0)),
     train_cfg=dict(),
     # heritage scans are far larger than the crop: batched sliding windows,
-    # each overlapping its neighbour by a third
+    # each overlapping its neighbour by a third; fuse_conv_bn is read by
+    # artseg_mm.acceleration.optimize_for_inference (tools/test.py, infer.py)
     test_cfg=dict(mode='slide', crop_size=_base_.crop_size,
                   stride=tuple(2 * s // 3 for s in _base_.crop_size),
                   batch_size=4, fuse_conv_bn=True))

@@ -5,7 +5,4 @@ model = dict(
     decode_head=dict(
         type='UPerFeatureHead',
         pool_scales=(1, 2, 3, 6),
-        channels=256,
-        # NNPACK Winograd for the 3x3 convs on large maps on CPU (plain
-        # Conv2d elsewhere); the decoder holds 2/3 of the FLOPs
-        conv_cfg=dict(type='WinogradConv2d')))
+        channels=256))

@@ -25,7 +25,7 @@ demo_train_pipeline = [
 ]
 # Loading in the main process: on a 2-core CPU a worker process beside the
 # training's two threads made the steps slower (tools/analysis_tools/
-# time_demo_training.py, table in the README). ArtSegRunner's loader then draws
+# time_demo_training.py, table in docs/benchmarks.md). ArtSegRunner's loader then draws
 # the augmentations one worker would, so the results are those of num_workers=1.
 demo_train_dataloader = dict(
     batch_size=4,
@@ -38,6 +38,11 @@ demo_model = dict(
     # windows overlapping by a quarter
     test_cfg=dict(mode='slide', crop_size=demo_crop_size,
                   stride=tuple(3 * s // 4 for s in demo_crop_size)))
+# the UPerNet demo configs train on a CPU: NNPACK Winograd for the decoder's
+# 3x3 convs on large maps (plain Conv2d elsewhere; the decoder holds 2/3 of the
+# FLOPs). The study configs keep plain convs; inference gets them from
+# artseg_mm.acceleration.optimize_for_inference.
+demo_upernet_model = dict(demo_model, decode_head=dict(conv_cfg=dict(type='WinogradConv2d')))
 demo_max_epochs = 12
 demo_warmup_epochs = 1
 demo_train_cfg = dict(max_epochs=demo_max_epochs, val_interval=4)
@@ -57,3 +62,6 @@ demo_default_hooks = dict(
 demo_class_weight = demo_data_root + '/class_weights.json'
 demo_full_model = dict(
     demo_model, decode_head=dict(loss_decode=dict(class_weight=demo_class_weight)))
+demo_upernet_full_model = dict(
+    demo_model, decode_head=dict(conv_cfg=dict(type='WinogradConv2d'),
+                                 loss_decode=dict(class_weight=demo_class_weight)))

@@ -305,14 +305,14 @@ def test_mismatched_checkpoint_names_the_keys(tmp_path):
         build('convnext_tiny', checkpoint_path=str(path))
     message = str(err.value)
     assert str(path) in message and 'does not match convnext_tiny' in message
-    assert re.search(r'178 missing: .*stages_0\.blocks\.0', message)
-    assert re.search(rf'{len(state)} unexpected: .*bn1\.bias', message)
+    assert re.search(r'missing in checkpoint \(178\): .*stages_0\.blocks\.0', message)
+    assert re.search(rf'unexpected in checkpoint \({len(state)}\): .*bn1\.bias', message)
 
     path, state = _classifier_file(tmp_path, 'convnext_tiny')
     state['stages.1.downsample.1.weight'] = torch.zeros(192, 96, 3, 3)
     torch.save(state, path)
     with pytest.raises(ValueError, match=re.escape(
-            '1 with another shape: stages.1.downsample.1.weight (192, 96, 3, 3) '
+            'shape mismatch (1): stages.1.downsample.1.weight: checkpoint (192, 96, 3, 3) '
             'vs model (192, 96, 2, 2)')):
         build('convnext_tiny', checkpoint_path=str(path))
 

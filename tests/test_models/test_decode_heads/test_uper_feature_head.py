@@ -176,8 +176,8 @@ def fusion_input_formats(head, feats):
 def test_bf16_runs_channels_last_with_the_logits_of_nchw():
     in_channels = BACKBONE_CHANNELS['convnext_tiny']
     torch.manual_seed(0)
-    head = MODELS.build(head_cfg(in_channels)).eval()
-    nchw = MODELS.build(head_cfg(in_channels, channels_last_under_bf16=False)).eval()
+    head = MODELS.build(head_cfg(in_channels, channels_last=True)).eval()
+    nchw = MODELS.build(head_cfg(in_channels)).eval()
     nchw.load_state_dict(head.state_dict())
     feats = features(in_channels, batch=1, size=64)
     with torch.no_grad():
@@ -185,7 +185,7 @@ def test_bf16_runs_channels_last_with_the_logits_of_nchw():
         with torch.autocast('cpu', dtype=torch.bfloat16):
             bf16, bf16_formats = fusion_input_formats(head, feats)
             bf16_nchw, nchw_formats = fusion_input_formats(nchw, feats)
-    assert fp32_formats == [False]  # float32 stays NCHW (NNPACK's layout)
+    assert fp32_formats == [True]  # the switch, not the precision, sets the layout
     assert bf16_formats == [True] and nchw_formats == [False]
     # the same convs in another memory layout: equal up to bf16 rounding
     torch.testing.assert_close(bf16.float(), bf16_nchw.float(), rtol=0.02, atol=0.02)

@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import artseg_mm  # noqa: F401
 from artseg_mm.models.layers import WinogradConv2d, nnpack_usable
-from artseg_mm.models.segmentors.encoder_decoder import fuse_conv_bn_
+from artseg_mm.acceleration import fuse_conv_bn_
 
 
 def pair(*args, min_pixels=16, seed=0, **kwargs):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import STUDY_CONFIGS as CONFIGS
+from conftest import study_config
 from conftest import build_study_model as build
 from conftest import study_batch as batch
 
@@ -42,26 +43,39 @@ def test_config_models_train_and_predict_at_512():
 
 
 def test_upernet_decoder_convs_run_nnpack_with_the_same_logits():
-    """The configs' 3x3 decoder convs are WinogradConv2d: on CPU the 1/4-scale
-    ones take NNPACK, conv+BN fusion keeps them, and the logits equal those
-    of the same weights on PyTorch's default convolution."""
+    """The study configs build plain convs; optimize_for_inference makes the
+    3x3 decoder convs WinogradConv2d on CPU: the 1/4-scale ones take NNPACK,
+    conv+BN fusion keeps them, and the logits equal those of the same weights
+    on PyTorch's default convolution."""
+    from artseg_mm.acceleration import optimize_for_inference
     from artseg_mm.models.layers import WinogradConv2d
     model = build('convnext_tiny_upernet').eval()
+    assert not any(isinstance(m, WinogradConv2d) for m in model.modules())
     model.test_cfg.mode = 'whole'
-    head = model.decode_head
-    assert isinstance(head.fpn_bottleneck.conv, WinogradConv2d)
-    assert all(isinstance(m.conv, WinogradConv2d) for m in head.fpn_convs)
     x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(1))
     metas = [dict(img_shape=(256, 256), ori_shape=(256, 256), pad_shape=(256, 256))]
-    fused_head = model._inference_model().decode_head
+    fast_model = optimize_for_inference(model, fuse_conv_bn=True, nnpack_convs=True)
+    fused_head = fast_model.decode_head
     assert isinstance(fused_head.fpn_bottleneck.conv, WinogradConv2d)
+    assert all(isinstance(m.conv, WinogradConv2d) for m in fused_head.fpn_convs)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused_head.modules())
-    fusion_input = torch.randn(1, 4 * head.channels, 64, 64)
+    fusion_input = torch.randn(1, 4 * fused_head.channels, 64, 64)
     assert fused_head.fpn_bottleneck.conv.uses_nnpack(fusion_input)
     with torch.no_grad():
-        fast = model.inference(x, metas)
+        fast = fast_model.inference(x, metas)
         with torch.backends.nnpack.flags(enabled=False):
             assert not fused_head.fpn_bottleneck.conv.uses_nnpack(fusion_input)
-            default = model.inference(x, metas)
+            default = fast_model.inference(x, metas)
+        plain = model.inference(x, metas)
     assert fast.shape == (1, 2, 256, 256)
     torch.testing.assert_close(fast, default, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_study_configs_build_no_cpu_only_layers():
+    from artseg_mm.models.layers import WinogradConv2d
+    for name in ('convnext_tiny_upernet', 'swin_tiny_upernet'):
+        assert not any(isinstance(m, WinogradConv2d) for m in build(name).modules()), name
+    for name in ('convnext_tiny_upernet', 'swin_tiny_upernet', 'coat_lite_small_upernet'):
+        cfg = study_config(name)
+        assert 'WinogradConv2d' not in cfg.pretty_text, name

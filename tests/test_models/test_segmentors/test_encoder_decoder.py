@@ -1,87 +1,25 @@
 """ArtSegEncoderDecoder: channel check, non-finite loss guard, batched slide
-inference (== whole-image and == mmseg's stock slide inference), inference
-levers (conv+BN fusion, channels_last, bf16 autocast) and strict checkpoints."""
+inference (== whole-image and == mmseg's stock slide inference, small images
+padded) and strict checkpoints. The inference speed-ups: tests/test_acceleration.py."""
 import copy
 
 import pytest
 import torch
-import torch.nn as nn
 from mmengine.logging import MessageHub
-from mmengine.model import BaseModule
 from mmengine.runner import load_checkpoint
 from mmengine.structures import PixelData
 
 import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in first)
-from artseg_mm.engine.checkpoint_match import (CheckpointMismatchError,
+from artseg_mm.checkpoints.matching import (CheckpointMismatchError,
                                                load_checkpoint_strict)
 from artseg_mm.models.segmentors import (ArtSegEncoderDecoder,
                                          NonFiniteLossError, slide_windows)
+from tiny_segmentor import build as _build
+from tiny_segmentor import metas as _metas
+from tiny_segmentor import tiny_cfg as _cfg
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-
-
-@MODELS.register_module(name='_TestTinyBackbone', force=True)
-class _TestTinyBackbone(BaseModule):
-    """Two-level test backbone exposing ``out_channels`` like TimmFeatureBackbone.
-
-    ``pointwise=True``: 1x1 convs at stride 1 (each output pixel depends on its
-    input pixel only, so sliding windows reproduce whole-image logits);
-    otherwise 3x3 convs at strides 2 and 4.
-    """
-
-    def __init__(self, out_channels=(8, 16), pointwise=False, init_cfg=None):
-        super().__init__(init_cfg)
-        self.out_channels = list(out_channels)
-        self.model_name = 'tiny_test_net'
-        k, s, p = (1, 1, 0) if pointwise else (3, 2, 1)
-        c0, c1 = out_channels
-        self.stage0 = nn.Sequential(nn.Conv2d(3, c0, k, s, p, bias=False),
-                                    nn.BatchNorm2d(c0), nn.ReLU())
-        self.stage1 = nn.Sequential(nn.Conv2d(c0, c1, k, s, p, bias=False),
-                                    nn.BatchNorm2d(c1), nn.ReLU())
-
-    def forward(self, x):
-        x0 = self.stage0(x)
-        return x0, self.stage1(x0)
-
-
-def _randomize_bn(model):
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * .1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + .5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + .5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * .1)
-
-
-def _cfg(pointwise=False, head_in=(8, 16), test_cfg=None, aux=None, **kw):
-    if pointwise:
-        head = dict(type='FCNHead', in_channels=head_in[1], in_index=1,
-                    channels=8, num_convs=1, kernel_size=1, concat_input=False,
-                    num_classes=3, norm_cfg=dict(type='BN'))
-    else:
-        head = dict(type='UPerHead', in_channels=list(head_in),
-                    in_index=[0, 1], channels=8, pool_scales=(1, 2),
-                    num_classes=3, norm_cfg=dict(type='BN'))
-    return dict(type='ArtSegEncoderDecoder',
-                backbone=dict(type='_TestTinyBackbone', pointwise=pointwise),
-                decode_head=head, auxiliary_head=aux,
-                test_cfg=test_cfg or dict(mode='whole'), **kw)
-
-
-def _build(cfg):
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    _randomize_bn(model)
-    return model.eval()
-
-
-def _metas(x):
-    return [dict(ori_shape=x.shape[2:], img_shape=x.shape[2:],
-                 pad_shape=x.shape[2:], padding_size=[0, 0, 0, 0])
-            for _ in range(x.shape[0])]
 
 
 # ---------------------------------------------------------------- channels
@@ -196,71 +134,24 @@ def test_slide_image_smaller_than_crop_and_predict():
     x = torch.randn(1, 3, 20, 30)
     with torch.no_grad():
         out = model.predict(x)
+        # the window is padded (zeros, bottom/right) to the crop, the logits cut back
+        padded = torch.nn.functional.pad(x, (0, 34, 0, 44))
+        expected = model.encode_decode(padded, _metas(padded))[:, :, :20, :30]
     assert out[0].seg_logits.data.shape == (3, 20, 30)
     assert out[0].pred_sem_seg.data.shape == (1, 20, 30)
+    torch.testing.assert_close(out[0].seg_logits.data, expected[0])
 
 
-# --------------------------------------------------------------- levers
-def test_fuse_conv_bn_matches_and_leaves_training_model_intact():
-    model = _build(_cfg(test_cfg=dict(mode='whole')))
-    x = torch.randn(2, 3, 32, 32)
+def test_slide_image_under_the_network_stride_is_segmented():
+    """A 12 x 9 image (under the 32 px stride of the study's encoders) through a
+    study model's slide inference: padded to the window, not a kernel-size error."""
+    from conftest import build_study_model
+    model = build_study_model('convnext_tiny_upernet').eval()
+    model.test_cfg = dict(mode='slide', crop_size=(64, 64), stride=(48, 48), batch_size=1)
+    x = torch.randn(1, 3, 12, 9)
     with torch.no_grad():
-        plain = model.inference(x, _metas(x))
-        model.test_cfg = dict(mode='whole', fuse_conv_bn=True)
-        fused = model.inference(x, _metas(x))
-    torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-5)
-    fused_model = model._inference_model()
-    assert fused_model is not model
-    n_bn = lambda m: sum(isinstance(k, nn.BatchNorm2d) for k in m.modules())  # noqa
-    # backbone (2) + UPerHead ConvModules all folded; the training model keeps BN
-    assert n_bn(fused_model) == 0 and n_bn(model) > 0
-    assert not any('_fused_copy' in k for k in model.state_dict())
-    model.train()
-    assert '_fused_copy' not in model.__dict__
-
-
-def test_channels_last_and_bf16_autocast_match_fp32():
-    x = torch.randn(1, 3, 32, 32)
-    ref = _build(_cfg())
-    fast = _build(_cfg(channels_last=True,
-                       test_cfg=dict(mode='whole', autocast_dtype='bfloat16')))
-    assert fast.backbone.stage0[0].weight.is_contiguous(
-        memory_format=torch.channels_last)
-    # the head stays NCHW (its 3x3 convs are faster so, NNPACK needs it)
-    head_conv = fast.decode_head.fpn_bottleneck.conv.weight
-    assert head_conv.shape[-1] == 3 and head_conv.is_contiguous()
-    with torch.no_grad():
-        want = ref.inference(x, _metas(x))
-        got = fast.inference(x, _metas(x))
-    assert got.dtype == torch.float32
-    torch.testing.assert_close(got, want, rtol=0.05, atol=0.05)
-    fast.test_cfg = dict(mode='whole', autocast_dtype='int8')
-    with pytest.raises(ValueError, match="autocast_dtype must be one of"):
-        fast.inference(x, _metas(x))
-
-
-def test_bf16_inference_copy_gives_autocasts_logits_from_bf16_weights():
-    model = _build(_cfg(test_cfg=dict(mode='whole', fuse_conv_bn=True,
-                                      autocast_dtype='bfloat16')))
-    x = torch.randn(1, 3, 32, 32)
-    with torch.no_grad():
-        got = model.inference(x, _metas(x))
-        fused = model.__dict__['_fused_copy']  # fp32 weights, cast by autocast
-        with torch.autocast('cpu', dtype=torch.bfloat16):
-            want = fused.whole_inference(x, _metas(x)).float()
-    assert torch.equal(got, want)
-    low = model._inference_model('cpu')
-    convs = [m for m in low.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
-    assert all(p.dtype == torch.float32 for p in model.parameters())  # training weights
-    assert not any('_bf16_copy' in k for k in model.state_dict())
-    # fp32 inference and training get no bf16 weights; train() drops the copy
-    model.test_cfg['autocast_dtype'] = None
-    assert model._inference_model('cpu') is model.__dict__['_fused_copy']
-    with torch.autocast('cpu', dtype=torch.bfloat16):  # a caller's bf16 region
-        assert model._inference_model('cpu') is low
-    model.train()
-    assert '_bf16_copy' not in model.__dict__ and model._inference_model('cpu') is model
+        out = model.predict(x)
+    assert out[0].pred_sem_seg.data.shape == (1, 12, 9)
 
 
 # ------------------------------------------------------------ checkpoints
@@ -303,20 +194,3 @@ def test_head_in_channels_none_are_derived_from_backbone():
     assert model.decode_head.in_channels == [8, 16]
     assert model.auxiliary_head.in_channels == 8
     assert cfg['decode_head']['in_channels'] is None  # caller's dict untouched
-
-
-def test_fuse_conv_bn_handles_reverted_syncbn():
-    from mmengine.model import revert_sync_batchnorm
-    cfg = _cfg(test_cfg=dict(mode='whole', fuse_conv_bn=True))
-    cfg['decode_head']['norm_cfg'] = dict(type='SyncBN')
-    model = revert_sync_batchnorm(_build(cfg)).eval()  # SyncBN -> _BatchNormXd
-    _randomize_bn(model)
-    x = torch.randn(1, 3, 32, 32)
-    with torch.no_grad():
-        fused = model.inference(x, _metas(x))
-        model.test_cfg = dict(mode='whole')
-        plain = model.inference(x, _metas(x))
-    torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-5)
-    model.test_cfg = dict(mode='whole', fuse_conv_bn=True)
-    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
-                   for m in model._inference_model().modules())

@@ -9,10 +9,9 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import artseg_mm  # noqa: F401
-from artseg_mm.compat import CorruptCheckpointError, UnsafeCheckpointError, load_checkpoint_file
-from artseg_mm.engine import AtomicLocalBackend
-from artseg_mm.engine.checkpoint_match import state_dict_mismatch
-from artseg_mm.runtime_checks import find_resume_checkpoint
+from artseg_mm.checkpoints import (AtomicLocalBackend, CorruptCheckpointError,
+                                   UnsafeCheckpointError, find_resume_checkpoint,
+                                   load_checkpoint_file, state_dict_mismatch)
 from conftest import PY, REPO, run_tool
 
 
@@ -178,12 +177,12 @@ def test_atomic_put_leaves_old_file_when_killed(tmp_path):
     # A child process is SIGKILLed inside the write, before the rename.
     script = (
         'import os, signal\n'
-        'from artseg_mm.engine import fileio\n'
+        'from artseg_mm.checkpoints import atomic_io\n'
         'real_fsync = os.fsync\n'
         'def die(fd):\n'
         '    os.kill(os.getpid(), signal.SIGKILL)\n'
         'os.fsync = die\n'
-        f'fileio.AtomicLocalBackend().put(b"x" * 10_000_000, {str(target)!r})\n')
+        f'atomic_io.AtomicLocalBackend().put(b"x" * 10_000_000, {str(target)!r})\n')
     proc = subprocess.run([sys.executable, '-c', script], capture_output=True)
     assert proc.returncode == -9
     assert target.read_bytes() == b'complete old checkpoint'
@@ -206,9 +205,9 @@ def test_mismatched_checkpoint_names_the_keys():
     del state['1.bias']
     state['head.extra'] = torch.zeros(1)
     message = state_dict_mismatch(model.state_dict(), state)
-    assert '1 model keys missing from the checkpoint: 1.bias' in message
-    assert '1 unexpected checkpoint keys: head.extra' in message
-    assert '0.weight (checkpoint (8, 3, 3, 3) vs model (4, 3, 3, 3))' in message
+    assert 'missing in checkpoint (1): 1.bias' in message
+    assert 'unexpected in checkpoint (1): head.extra' in message
+    assert 'shape mismatch (1): 0.weight: checkpoint (8, 3, 3, 3) vs model (4, 3, 3, 3)' in message
     assert state_dict_mismatch(model.state_dict(), model.state_dict()) is None
 
 

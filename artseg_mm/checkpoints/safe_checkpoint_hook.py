@@ -9,9 +9,9 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
 from mmseg.registry import HOOKS
-from ...compat.checkpoint import make_weights_only_safe, restore_history_buffers
-from .. import fileio  # noqa: F401  (registers the 'atomic_local' backend)
-from ..checkpoint_match import state_dict_mismatch
+from . import atomic_io  # noqa: F401  (registers the 'atomic_local' backend)
+from .matching import state_dict_mismatch
+from .safe_format import make_weights_only_safe, restore_history_buffers
 
 
 @HOOKS.register_module()

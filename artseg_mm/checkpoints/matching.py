@@ -15,7 +15,8 @@ class CheckpointMismatchError(RuntimeError):
     """A checkpoint's state dict does not match the model it is loaded into."""
 
 
-def _names(keys: List[str]) -> str:
+def list_names(keys: List[str]) -> str:
+    """The first few names, and how many more."""
     shown = ', '.join(keys[:_NAMES_SHOWN])
     more = len(keys) - _NAMES_SHOWN
     return shown + (f', ... (+{more} more)' if more > 0 else '')
@@ -53,27 +54,31 @@ def _shapes(key, checkpoint_state, model_state) -> str:
             f'{tuple(model_state[key].shape)}')
 
 
+def describe_key_mismatch(missing: List[str], unexpected: List[str],
+                          mis_shaped: List[str]) -> List[str]:
+    """The one report of keys that differ between a checkpoint and a model:
+    ``'missing in checkpoint (N): a, b, ...'``, ``'unexpected in checkpoint
+    (N): ...'``, ``'shape mismatch (N): key: checkpoint (...) vs model (...)'``,
+    each list cut after a few names; only the non-empty parts."""
+    return [f'{title} ({len(keys)}): {list_names(keys)}'
+            for title, keys in (('missing in checkpoint', missing),
+                                ('unexpected in checkpoint', unexpected),
+                                ('shape mismatch', mis_shaped)) if keys]
+
+
 def state_dict_mismatch(model_state: Dict[str, torch.Tensor],
                         checkpoint_state: Dict[str, torch.Tensor],
                         revise_keys=((r'^module\.', ''), )) -> Optional[str]:
-    """A readable description of missing, unexpected and mis-shaped keys, or None.
+    """:func:`describe_key_mismatch` of a model's and a checkpoint's state
+    dicts, joined, or None when they fit.
 
     ``revise_keys`` are applied to the checkpoint's keys first, as mmengine's
     ``load_checkpoint`` does (DDP's ``module.`` prefix by default).
     """
     revised = revise_state_keys(checkpoint_state, revise_keys)
     missing, unexpected, mis_shaped = mismatched_keys(model_state, revised)
-    problems = []
-    if missing:
-        problems.append(f'{len(missing)} model keys missing from the checkpoint: '
-                        f'{_names(missing)}')
-    if unexpected:
-        problems.append(f'{len(unexpected)} unexpected checkpoint keys: '
-                        f'{_names(unexpected)}')
-    if mis_shaped:
-        shaped = [f'{k} ({_shapes(k, revised, model_state)})' for k in mis_shaped]
-        problems.append(f'{len(mis_shaped)} keys with other shapes: '
-                        f'{_names(shaped)}')
+    shaped = [f'{k}: {_shapes(k, revised, model_state)}' for k in mis_shaped]
+    problems = describe_key_mismatch(missing, unexpected, shaped)
     return '; '.join(problems) if problems else None
 
 
@@ -84,7 +89,7 @@ def read_checkpoint(filename: str, map_location: Optional[str] = 'cpu',
                     logger=None) -> dict:
     """A checkpoint as a dict: a ``.safetensors`` file (a bare state dict, no
     pickle) as ``{'state_dict': ...}``, anything else through mmengine's
-    ``CheckpointLoader`` (``weights_only=True``, see ``artseg_mm.compat``)."""
+    ``CheckpointLoader`` (``weights_only=True``, see :mod:`.safe_format`)."""
     if str(filename).endswith(SAFETENSORS_SUFFIX):
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -93,7 +98,7 @@ def read_checkpoint(filename: str, map_location: Optional[str] = 'cpu',
         try:
             state = load_file(filename, device=str(map_location or 'cpu'))
         except SafetensorError as error:
-            from ..compat import CorruptCheckpointError
+            from .safe_format import CorruptCheckpointError
             raise CorruptCheckpointError(
                 f'{filename} is not a readable safetensors file ({error})') from error
         return dict(state_dict=state)
@@ -110,11 +115,8 @@ def check_state_fits(model_state: Dict[str, torch.Tensor],
     missing, unexpected, mis_shaped = mismatched_keys(model_state, checkpoint_state)
     missing = [k for k in missing if not k.endswith('num_batches_tracked')]
     mis_shaped = [f'{k}: {_shapes(k, checkpoint_state, model_state)}' for k in mis_shaped]
-    if missing or unexpected or mis_shaped:
-        parts = [f'{title} ({len(keys)}): {", ".join(keys)}'
-                 for title, keys in (('missing in checkpoint', missing),
-                                     ('unexpected in checkpoint', unexpected),
-                                     ('shape mismatch', mis_shaped)) if keys]
+    parts = describe_key_mismatch(missing, unexpected, mis_shaped)
+    if parts:
         raise CheckpointMismatchError(
             f'Checkpoint {filename} does not match the model '
             f'{model_name}: ' + '; '.join(parts))

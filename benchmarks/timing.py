@@ -1,10 +1,10 @@
-"""How ``tools/analysis_tools/benchmark.py`` times: the precisions and their
-autocast, interleaved medians, one precision group after another, busy
-neighbour processes, the CPU facts the numbers depend on, logit agreement
-between precisions, and the report with the command that made it.
+"""How the benchmarks time: the precisions and their autocast, interleaved
+medians, one precision group after another, busy neighbour processes, the CPU
+facts the numbers depend on, and logit agreement between precisions.
 
-Model-independent, so the models table (:mod:`.speed`), the scan tables
-(:mod:`.scan_speed`) and other timing tools share one way of measuring.
+Model-independent, so the peers table (:mod:`benchmarks.peers`), the slide and
+scan tables (:mod:`benchmarks.slide`, :mod:`benchmarks.scan`) share one way of
+measuring.
 """
 import contextlib
 import os
@@ -96,15 +96,6 @@ def cpu_features() -> str:
             f'{torch.backends.cpu.get_cpu_capability()}; oneDNN bf16 kernels: '
             f'{"yes" if cpu_supports_bf16() else "no (bf16 rows left out)"}; NNPACK: '
             f'{"yes" if nnpack_usable() else "no"}')
-
-
-def print_report(lines: List[str], command: str, out: Optional[str] = None) -> None:
-    """Print a tool's table with the command that made it, and write it to ``out``."""
-    text = '\n'.join([*lines, '', f'command: {command}'])
-    print(text)
-    if out:
-        with open(out, 'w') as f:
-            f.write(text + '\n')
 
 
 def seeded(build: Callable[[int], nn.Module], size: int, seed: int = 0) -> nn.Module:

@@ -7,6 +7,8 @@ checkpoint non-strictly. Here every image of the split up to 200 is used, the
 first few as warm-up (5, or fewer on a small split, at least one timed), with the
 model loaded strictly by :func:`artseg_mm.apis.init_model`. The flags, the printed
 lines and the ``fps_<timestamp>.json`` are mmseg's, with the counts added.
+
+    python -m benchmarks.fps CONFIG CHECKPOINT --work-dir DIR
 """
 import argparse
 import os
@@ -23,8 +25,9 @@ MAX_IMAGES = 200
 WARMUP = 5
 
 
-def build_fps_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description='MMSeg benchmark a model')
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.fps',
+                                     description='MMSeg benchmark a model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--log-interval', type=int, default=50, help='interval of logging')
@@ -72,10 +75,10 @@ def time_split(model, cfg: Config, log_interval: int) -> tuple:
     return timed / elapsed_total, warmup, timed
 
 
-def run_fps_benchmark(argv: Optional[List[str]] = None) -> dict:
+def main(argv: Optional[List[str]] = None) -> dict:
     """mmseg's ``benchmark.py CONFIG CHECKPOINT``: prints and dumps the fps."""
-    from ..apis import init_model
-    args = build_fps_parser().parse_args(argv)
+    from artseg_mm.apis import init_model
+    args = build_parser().parse_args(argv)
     cfg = Config.fromfile(args.config)
     work_dir = args.work_dir or osp.join('./work_dirs',
                                          osp.splitext(osp.basename(args.config))[0])
@@ -99,3 +102,7 @@ def run_fps_benchmark(argv: Optional[List[str]] = None) -> dict:
     print(f'The variance of {args.repeat_times} evaluations: {result["fps_variance"]}')
     dump(result, osp.join(work_dir, f'fps_{timestamp}.json'), indent=4)
     return result
+
+
+if __name__ == '__main__':
+    main()
