@@ -68,6 +68,16 @@ def fuse_conv_bn_(module: nn.Module) -> int:
     return fused
 
 
+def conv_as(conv: nn.Conv2d, conv_type: type) -> nn.Conv2d:
+    """A ``conv_type`` (``nn.Conv2d`` or a subclass computing its function) with
+    ``conv``'s arguments, parameters, device and dtype."""
+    new = conv_type(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                    conv.padding, conv.dilation, conv.groups, conv.bias is not None,
+                    conv.padding_mode, device=conv.weight.device, dtype=conv.weight.dtype)
+    new.load_state_dict(conv.state_dict())
+    return new
+
+
 def winograd_convs_(module: nn.Module) -> int:
     """Turn every plain ``nn.Conv2d`` under ``module`` into a
     :class:`WinogradConv2d` with the same parameters, in place; returns the
@@ -76,12 +86,7 @@ def winograd_convs_(module: nn.Module) -> int:
     swapped = 0
     for name, child in module.named_children():
         if type(child) is nn.Conv2d:
-            fast = WinogradConv2d(child.in_channels, child.out_channels, child.kernel_size,
-                                  child.stride, child.padding, child.dilation, child.groups,
-                                  child.bias is not None, child.padding_mode,
-                                  device=child.weight.device, dtype=child.weight.dtype)
-            fast.load_state_dict(child.state_dict())
-            module._modules[name] = fast
+            module._modules[name] = conv_as(child, WinogradConv2d)
             swapped += 1
         else:
             swapped += winograd_convs_(child)

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..acceleration import optimize_for_inference
+from ..acceleration import conv_as, optimize_for_inference
 from ..models.layers import WinogradConv2d
 
 
@@ -51,18 +51,10 @@ class ShapeGenericAdaptiveAvgPool2d(nn.Module):
         return rows @ x @ cols.transpose(0, 1)
 
 
-def _plain_conv(conv: WinogradConv2d) -> nn.Conv2d:
-    plain = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                      conv.padding, conv.dilation, conv.groups, conv.bias is not None,
-                      conv.padding_mode, device=conv.weight.device, dtype=conv.weight.dtype)
-    plain.load_state_dict(conv.state_dict())
-    return plain
-
-
 def _swap_layers(module: nn.Module, generic_pooling: bool) -> None:
     for name, child in module.named_children():
         if isinstance(child, WinogradConv2d):
-            setattr(module, name, _plain_conv(child))
+            setattr(module, name, conv_as(child, nn.Conv2d))
         elif generic_pooling and isinstance(child, nn.AdaptiveAvgPool2d):
             setattr(module, name, ShapeGenericAdaptiveAvgPool2d(child.output_size))
         else:
