@@ -8,7 +8,7 @@ segmentation-models-pytorch's model with our decoder on the same encoder
 our ResNet-50 U-Net, with our config's loss) and mmseg's native twin where
 ``configs/reference/`` has one (mmseg's UPerNet with its own Swin). It reports
 parameters, GFLOPs of one forward at ``--infer-size`` (compare.py's convention,
-``artseg_mm.analysis.flops``), the training-step time (ours with the optimizer
+``artseg_mm.study.flops``), the training-step time (ours with the optimizer
 its config builds, the peers with PyTorch's default AdamW), the inference time,
 peak memory (a fresh subprocess per model and phase: peak RSS on CPU,
 ``torch.cuda.max_memory_allocated`` on CUDA), ours / peer ratios, and how far
@@ -30,7 +30,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from artseg_mm.analysis.flops import gflops_header, try_gflops
+from artseg_mm.study.flops import gflops_header, try_gflops
 
 from . import cli
 from .candidates import candidates, describe_optimizer

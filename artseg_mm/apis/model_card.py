@@ -41,9 +41,16 @@ def _call(cfg: dict, skip=('type',)) -> str:
 
 
 def describe_encoder(backbone: dict) -> str:
+    """timm model name, else the backbone type (and depth): how cards and tables name it."""
     if backbone.get('model_name'):
-        return f"timm `{backbone['model_name']}` ({backbone['type']})"
-    return f"{backbone.get('type')}"
+        return str(backbone['model_name'])
+    depth = backbone.get('depth')
+    return f"{backbone.get('type', 'n/a')}{'-' + str(depth) if depth else ''}"
+
+
+def _card_encoder(backbone: dict) -> str:
+    name = describe_encoder(backbone)
+    return f"timm `{name}` ({backbone['type']})" if backbone.get('model_name') else name
 
 
 def describe_decoder(model_cfg: dict) -> str:
@@ -84,7 +91,7 @@ def model_facts(model: nn.Module, cfg: Config, checkpoint: str, meta: dict,
     model_cfg = cfg.model
     return dict(
         name=osp.basename(osp.normpath(work_dir)), folder=folder_name,
-        encoder=describe_encoder(model_cfg.backbone), decoder=describe_decoder(model_cfg),
+        encoder=_card_encoder(model_cfg.backbone), decoder=describe_decoder(model_cfg),
         params=sum(p.numel() for p in model.parameters()),
         train_crop=_size((model_cfg.get('data_preprocessor') or {}).get('size')),
         test_cfg=dict(model_cfg.get('test_cfg') or {}),

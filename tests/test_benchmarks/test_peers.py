@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from artseg_mm.analysis.flops import gflops
+from artseg_mm.study.flops import gflops
 from conftest import REPO, STUDY_CONFIGS
 
 if str(REPO) not in sys.path:  # benchmarks/ sits beside the package, not installed

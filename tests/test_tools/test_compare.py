@@ -1,5 +1,5 @@
 """tools/analysis_tools/compare.py end to end on tiny checkpoints in fake work dirs,
-and the package modules it calls (artseg_mm.analysis.comparison, report, flops)."""
+and the package modules it calls (artseg_mm.study: comparison, report, flops)."""
 import csv
 import json
 import re
@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 
 import artseg_mm  # noqa: F401
-from artseg_mm.analysis import comparison, flops, report
+from artseg_mm.study import comparison, flops, report
 from artseg_mm.apis import init_model
 from conftest import PY, REPO, run_tool
 

@@ -65,8 +65,8 @@ from dataclasses import fields
 from mmengine.config import DictAction
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
-from artseg_mm.analysis import report
-from artseg_mm.analysis.comparison import (ComparisonOptions, UnlikeRunsError,
+from artseg_mm.study import report
+from artseg_mm.study.comparison import (ComparisonOptions, UnlikeRunsError,
                                            check_like_runs, check_same_images,
                                            choose_images, compare_folds, evaluate_run,
                                            group_runs, load_runs, pairwise,

@@ -11,7 +11,7 @@ auxiliary head and without pretrained weights.
 import argparse
 
 import artseg_mm  # noqa: F401  (registers modules, installs compat)
-from artseg_mm.analysis.flops import FLOP_CONVENTION, segmentor_complexity
+from artseg_mm.study.flops import FLOP_CONVENTION, segmentor_complexity
 from artseg_mm.cli import add_cfg_options, config_with_options
 
 

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     import artseg_mm  # noqa: F401  before mmseg.models
     from PIL import Image
 
-    from artseg_mm.analysis.cam import (AnalysisInputError, LayerNotFoundError,
+    from artseg_mm.explanation.cam import (AnalysisInputError, LayerNotFoundError,
                                         cam_overlay, compute_gradcam, load_segmentor,
                                         prepare_image, resize_to, save_cam_figure)
 

@@ -7,7 +7,7 @@
   stage whose blocks alternate shifted windows at any input size (a Swin built
   for 224 px has a 7x7 grid in stage 3, so its stage-3 windows never shift).
 * CoaT: its factorized attention has no token-by-token matrix (see
-  ``artseg_mm.analysis.attention.coat_factor_attention``). Three figures: the
+  ``artseg_mm.explanation.attention.coat_factor_attention``). Three figures: the
   per-head distribution softmax-over-tokens of the keys (query-independent),
   the query's implied (unnormalised, signed) weights on each token, and the
   magnitude of the convolutional relative-position term.
@@ -82,8 +82,8 @@ def _panels(maps, mean_title, head_title, heads_mode, extra=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import artseg_mm  # noqa: F401  before mmseg.models
-    from artseg_mm.analysis import attention
-    from artseg_mm.analysis.cam import AnalysisInputError, load_segmentor, prepare_image
+    from artseg_mm.explanation import attention
+    from artseg_mm.explanation.cam import AnalysisInputError, load_segmentor, prepare_image
 
     from artseg_mm.checkpoints.matching import CheckpointMismatchError
     user_errors = (FileNotFoundError, CheckpointMismatchError, AnalysisInputError)

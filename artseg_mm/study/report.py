@@ -1,7 +1,7 @@
 """Tables and figures of a comparison: markdown/CSV/JSON tables, bar charts with
 intervals, per-class bars, confusion matrices and a prediction grid.
 
-The rows come from :mod:`artseg_mm.analysis.comparison`; everything is written
+The rows come from :mod:`artseg_mm.study.comparison`; everything is written
 to ``options.out``.
 """
 import json

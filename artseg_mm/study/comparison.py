@@ -7,7 +7,7 @@ split and keeps the per-image confusions :class:`ArtSegMetric` computes (or take
 them, and the masks, from the run's ``tools/test.py`` results of the same
 checkpoint, ``<work dir>/test/``, timing only a few images); runs of
 one model that differ only by seed are pooled (:func:`group_runs`), anything
-else is refused. :mod:`artseg_mm.analysis.report` writes the tables and figures.
+else is refused. :mod:`artseg_mm.study.report` writes the tables and figures.
 """
 import copy
 import glob
@@ -26,6 +26,7 @@ import torch
 from mmengine.config import Config
 
 from ..apis import find_config_dump, init_model
+from ..apis.model_card import describe_encoder
 from ..datasets.artefact_classes import DAMAGE_CLASS_INDEX_BINARY
 from ..data_prep.folds import fold_of_split_file
 from ..evaluation import (ArtSegMetric, checked_per_image, class_iou, holm_adjust,
@@ -95,15 +96,6 @@ def load_runs(work_dirs: List[str], cfg_options: Optional[dict]) -> List[Run]:
     for idx, run in enumerate(runs):
         run.name = names[idx] if names.count(names[idx]) == 1 else f'{names[idx]}_{idx}'
     return runs
-
-
-def describe_encoder(cfg: Config) -> str:
-    """timm model name, else the backbone type (and depth)."""
-    backbone = cfg.model.get('backbone', {})
-    if backbone.get('model_name'):
-        return str(backbone['model_name'])
-    depth = backbone.get('depth')
-    return f"{backbone.get('type', 'n/a')}{'-' + str(depth) if depth else ''}"
 
 
 def build_dataset(cfg: Config):
@@ -444,7 +436,7 @@ def summarize(groups: Dict[str, List[Run]], binary: bool,
         confs = np.stack([run.per_image['confusions'] for run in runs])  # (S, N, C, C)
         per_seed = [metrics_from_confusion(c.sum(axis=0)) for c in confs]
         ci = model_interval(confs, STATS['mIoU'], options.n_boot, options.seed, options.alpha)
-        row = dict(model=model, encoder=describe_encoder(runs[0].cfg),
+        row = dict(model=model, encoder=describe_encoder(runs[0].cfg.model.get('backbone', {})),
                    decoder=runs[0].cfg.model.get('decode_head', {}).get('type', 'n/a'),
                    runs=len(runs), seeds=[run.seed for run in runs], level=ci['level'],
                    interval_method=ci['method'], **_interval_fields('mIoU', ci))

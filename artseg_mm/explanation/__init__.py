@@ -1,4 +1,5 @@
-"""Analysis of trained segmentors: Grad-CAM (``cam``) and attention maps (``attention``).
+"""Why a trained segmentor predicts what it does: Grad-CAM (``cam``) and attention maps
+(``attention``).
 
 Not imported by ``import artseg_mm``: it pulls in grad-cam and matplotlib, which
 training does not need. The tools in ``tools/analysis_tools/`` import it.

@@ -66,7 +66,7 @@ def _reference_window_attention(block, x):
 
 @pytest.mark.parametrize('stage,block', [(0, 0), (1, 1), (0, 1)])
 def test_swin_hooked_attention_equals_reference(swin, stage, block):
-    from artseg_mm.analysis.attention import find_attention_blocks, select_block, \
+    from artseg_mm.explanation.attention import find_attention_blocks, select_block, \
         swin_window_attention
     kind, blocks = find_attention_blocks(swin)
     assert kind == 'swin' and sorted(blocks) == [0, 1, 2, 3]
@@ -103,7 +103,7 @@ def test_swin_hooked_attention_equals_reference(swin, stage, block):
 def test_swin_shifted_window_mapping_contains_query():
     """For a shifted block, the query's window is the one timm forms on the grid
     rolled by -shift: label every cell, roll/pad/partition the labels, compare."""
-    from artseg_mm.analysis.attention import swin_window_cells
+    from artseg_mm.explanation.attention import swin_window_cells
     H, W, win, shift = 8, 12, (7, 7), (3, 3)
     labels = torch.arange(H * W).view(1, H, W, 1)
     rolled = torch.roll(labels, shifts=(-shift[0], -shift[1]), dims=(1, 2))
@@ -122,7 +122,7 @@ def test_swin_shifted_window_mapping_contains_query():
 
 
 def test_coat_key_softmax_is_a_distribution_per_head():
-    from artseg_mm.analysis.attention import coat_factor_attention, find_attention_blocks, \
+    from artseg_mm.explanation.attention import coat_factor_attention, find_attention_blocks, \
         select_block
     torch.manual_seed(0)
     backbone = build_backbone('coat').eval()  # built for 64x96; fed 48x80 (padded)
@@ -159,7 +159,7 @@ def test_coat_key_softmax_is_a_distribution_per_head():
 
 
 def test_convnext_has_no_attention_message():
-    from artseg_mm.analysis.attention import NoAttentionError, find_attention_blocks
+    from artseg_mm.explanation.attention import NoAttentionError, find_attention_blocks
     with pytest.raises(NoAttentionError, match='has no attention layers') as err:
         find_attention_blocks(build_backbone('convnext'))
     assert 'tools/analysis_tools/visualization_cam.py' in str(err.value)
@@ -167,7 +167,7 @@ def test_convnext_has_no_attention_message():
 
 
 def test_block_selection_errors(swin):
-    from artseg_mm.analysis.attention import find_attention_blocks, select_block
+    from artseg_mm.explanation.attention import find_attention_blocks, select_block
     _, blocks = find_attention_blocks(swin)
     with pytest.raises(ValueError, match=r'stage 7 does not exist; stages with attention: '
                                          r'\[0, 1, 2, 3\]'):
@@ -211,7 +211,7 @@ def test_attention_tool_window_of_a_fixed_size_coat(tiny_models, tmp_path, capsy
     assert rc == 0, printed.err
     path = tmp_path / f'{files["image"].stem}_coat_tiny_s0b1_coat_keys.png'
     assert path.is_file() and min(Image.open(path).size) > 100
-    from artseg_mm.analysis.cam import load_segmentor, prepare_image
+    from artseg_mm.explanation.cam import load_segmentor, prepare_image
     model = load_segmentor(files['config'], files['checkpoint'],
                            cfg_options={'model.backbone.img_size': (32, 64)})
     image = prepare_image(model, files['image'], center_xy=(30, 20))
@@ -247,7 +247,7 @@ def study_swin():
 def test_swin_attention_of_the_study_model_equals_reference(study_swin):
     """Every block of the config's Swin-T: the weights equal the Swin-paper
     reference; timm's fused kernel and the model's hooks and mode are as before."""
-    from artseg_mm.analysis.attention import find_attention_blocks, swin_window_attention
+    from artseg_mm.explanation.attention import find_attention_blocks, swin_window_attention
     _, blocks = find_attention_blocks(study_swin)
     names = [name for stage in sorted(blocks) for name in blocks[stage]]
     assert len(names) == 12
@@ -275,7 +275,7 @@ def test_swin_attention_of_the_study_model_equals_reference(study_swin):
 def test_swin_window_cells_of_every_cell():
     """For every cell of grids that need padding or not, shifted or not: the
     window and key cells are those of a roll, pad and row-major partition."""
-    from artseg_mm.analysis.attention import swin_window_cells
+    from artseg_mm.explanation.attention import swin_window_cells
     for H, W, win, shift in [(8, 12, (7, 7), (3, 3)), (14, 7, (7, 7), (3, 3)),
                              (5, 9, (3, 4), (1, 2)), (16, 16, (7, 7), (0, 0)),
                              (2, 3, (7, 7), (3, 3))]:

@@ -50,7 +50,7 @@ def test_cam_tool_head_layer_and_category(tiny_models, tmp_path, cam_tool, capsy
 
 
 def test_wrong_layer_name_lists_close_candidates(tiny_models, tmp_path, cam_tool, capsys):
-    from artseg_mm.analysis.cam import LayerNotFoundError, get_module, load_segmentor
+    from artseg_mm.explanation.cam import LayerNotFoundError, get_module, load_segmentor
     files = tiny_models('convnext')
     model = load_segmentor(files['config'], files['checkpoint'])
     with pytest.raises(LayerNotFoundError) as err:
@@ -69,7 +69,7 @@ def test_wrong_layer_name_lists_close_candidates(tiny_models, tmp_path, cam_tool
 
 
 def test_reshape_transform_nhwc_nchw_tokens():
-    from artseg_mm.analysis.cam import FeatureReshape
+    from artseg_mm.explanation.cam import FeatureReshape
     reshape = FeatureReshape((64, 96))
     nhwc = torch.randn(2, 4, 6, 40)  # stride 16: 4x6 grid, 40 channels last
     assert torch.equal(reshape(nhwc), nhwc.permute(0, 3, 1, 2))
@@ -89,7 +89,7 @@ def test_reshape_transform_nhwc_nchw_tokens():
 
 
 def test_default_target_layers_per_encoder():
-    from artseg_mm.analysis.cam import default_target_layer_names
+    from artseg_mm.explanation.cam import default_target_layer_names
 
     expected = {'convnext': 'backbone.model.stages_3', 'swin': 'backbone.model.layers_3',
                 'coat': 'backbone.model.model.serial_blocks4.1',  # coat_lite_tiny: 2 blocks
@@ -103,7 +103,7 @@ def test_default_target_layers_per_encoder():
 
 def test_gradcam_matches_an_independent_computation(tiny_models):
     """Grad-CAM by hand: weights = spatial mean of d(target)/d(A), relu(sum w A)."""
-    from artseg_mm.analysis.cam import (SegLogitsWrapper, compute_gradcam, load_segmentor,
+    from artseg_mm.explanation.cam import (SegLogitsWrapper, compute_gradcam, load_segmentor,
                                         prepare_image)
     files = tiny_models('convnext')
     model = load_segmentor(files['config'], files['checkpoint'])
@@ -132,7 +132,7 @@ def test_gradcam_matches_an_independent_computation(tiny_models):
 
 
 def test_category_resolution():
-    from artseg_mm.analysis.cam import resolve_category
+    from artseg_mm.explanation.cam import resolve_category
     binary = ['Clean', 'Damage']
     pred = np.zeros((4, 4), dtype=np.int64)
     assert resolve_category(None, binary, pred) == 1
@@ -150,7 +150,7 @@ def test_category_resolution():
 
 def test_reshape_transform_crops_a_fixed_size_backbones_padding():
     """CoaT built for 96x128 and fed 64x96 sees a padded grid: crop to the input."""
-    from artseg_mm.analysis.cam import FeatureReshape
+    from artseg_mm.explanation.cam import FeatureReshape
     reshape = FeatureReshape((64, 96), padded_hw=(96, 128))
     tokens = torch.randn(1, 1 + 3 * 4, 8)       # stride 32 on 96x128, class token first
     grid = reshape(tokens)
@@ -162,7 +162,7 @@ def test_reshape_transform_crops_a_fixed_size_backbones_padding():
 
 
 def test_cam_on_coat_with_padding(tiny_models):
-    from artseg_mm.analysis.cam import compute_gradcam, load_segmentor, prepare_image
+    from artseg_mm.explanation.cam import compute_gradcam, load_segmentor, prepare_image
     files = tiny_models('coat')
     model = load_segmentor(files['config'], files['checkpoint'],
                            cfg_options={'model.backbone.img_size': (96, 128)})
@@ -195,7 +195,7 @@ class _SigmoidSegmentor(torch.nn.Module):
 @pytest.mark.parametrize('category,sign', [('Damage', 1.0), ('Clean', -1.0)])
 def test_gradcam_single_channel_sigmoid_head(category, sign):
     """Damage targets +logit over the pixels with sigmoid > threshold, Clean -logit."""
-    from artseg_mm.analysis.cam import compute_gradcam
+    from artseg_mm.explanation.cam import compute_gradcam
     model = _SigmoidSegmentor().eval()
     inputs = torch.randn(1, 3, 8, 12)
     result = compute_gradcam(model, inputs, ['backbone.0'], category)
@@ -240,7 +240,7 @@ def test_head_alias_per_decode_head():
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
-    from artseg_mm.analysis.cam import LayerNotFoundError, get_module, resolve_layer_name
+    from artseg_mm.explanation.cam import LayerNotFoundError, get_module, resolve_layer_name
     init_default_scope('mmseg')
     common = dict(in_channels=[8, 16, 32, 64], in_index=[0, 1, 2, 3], num_classes=2)
     feats = [torch.randn(1, c, 16 // 2 ** i, 16 // 2 ** i) for i, c in enumerate([8, 16, 32, 64])]
@@ -268,7 +268,7 @@ def _cam_with_grad_cam_target(model, inputs, layer_names, channel, weights):
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 
-    from artseg_mm.analysis.cam import SegLogitsWrapper, get_module, make_reshape_transform
+    from artseg_mm.explanation.cam import SegLogitsWrapper, get_module, make_reshape_transform
     layers = [get_module(model, name) for name in layer_names]
     padded = getattr(getattr(model, 'backbone', None), 'fixed_size', None)
     cam_fn = GradCAM(model=SegLogitsWrapper(model).eval(), target_layers=layers,
@@ -293,7 +293,7 @@ def _cam_with_grad_cam_target(model, inputs, layer_names, channel, weights):
 def test_cam_equals_grad_cam_semantic_segmentation_target(kind, tiny_models):
     """The class's logit over the pixels predicted as it (the whole image if
     none): the CAM equals grad-cam's SemanticSegmentationTarget's."""
-    from artseg_mm.analysis.cam import compute_gradcam, load_segmentor, prepare_image
+    from artseg_mm.explanation.cam import compute_gradcam, load_segmentor, prepare_image
     files = tiny_models(kind)
     options = {'model.backbone.img_size': (96, 128)} if kind == 'coat' else None
     model = load_segmentor(files['config'], files['checkpoint'], cfg_options=options)
@@ -310,7 +310,7 @@ def test_cam_equals_grad_cam_semantic_segmentation_target(kind, tiny_models):
 @pytest.mark.parametrize('category,sign', [('Damage', 1.0), ('Clean', -1.0)])
 def test_sigmoid_cam_equals_grad_cam_semantic_segmentation_target(category, sign):
     """One sigmoid channel: Damage is +logit, Clean -logit over its pixels."""
-    from artseg_mm.analysis.cam import compute_gradcam
+    from artseg_mm.explanation.cam import compute_gradcam
     model = _SigmoidSegmentor().eval()
     inputs = torch.randn(1, 3, 8, 12, generator=torch.Generator().manual_seed(0))
     result = compute_gradcam(model, inputs, ['backbone.0'], category)
