@@ -48,6 +48,9 @@ setup(
     long_description=(HERE / 'README.md').read_text() if (HERE / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     packages=find_packages(include=['artseg_mm', 'artseg_mm.*']),
+    # the zoomable viewer (OpenSeadragon) infer copies into its reports
+    package_data={'artseg_mm.visualization': ['static/openseadragon/*',
+                                              'static/openseadragon/images/*']},
     python_requires='>=3.9',
     install_requires=read_requirements('runtime'),
     extras_require={'tests': read_requirements('tests'),

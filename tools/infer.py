@@ -2,7 +2,8 @@
 
     python tools/infer.py INPUT [INPUT ...] --model MODEL --out DIR [--checkpoint CKPT]
 
-INPUT is an image file, a folder (its PNG, JPEG and TIFF files) or a quoted glob;
+INPUT is an image file, a folder (its PNG, JPEG and TIFF files; with --recursive
+those of its subfolders too, the tree mirrored in every output folder) or a quoted glob;
 MODEL a work dir (its config and best checkpoint, else the last), a model folder
 (written by tools/misc/package_model.py), a config (with --checkpoint; without one it
 is refused unless --random-weights asks for untrained weights) or a model exported by
@@ -11,22 +12,35 @@ and palette). Images are read by the config's own loader, as in training (8/16-b
 grey/RGB/RGBA, EXIF orientation), after their header is checked against --max-pixels
 (default 250 Mpx: a small file can declare a huge image). Sliding-window inference
 with bounded memory: any scan size.
-Writes DIR/masks, DIR/overlays, DIR/summary.csv and .json, DIR/index.html and the
-per-image records that let --resume continue a run that stopped (see
+Writes class-id and colour masks, confidence maps, overlays, a printable page per
+image (areas in mm^2 where the file declares its resolution or --dpi gives it,
+regions, lengths of thin damage, unsure regions to review first), zoomable views of
+large scans, DIR/summary.csv and .json, DIR/index.html, the provenance of it all
+(model, training data, limitations, options, versions, date) and the per-image
+records that let --resume continue a run that stopped (see
 artseg_mm.visualization.scan_report). One run at a time per DIR.
 """
 import argparse
 import glob
+import os
 import os.path as osp
 import sys
 import warnings
 
+import numpy as np
 from tqdm import tqdm
 
 from artseg_mm.apis import ScanInferencer
+from artseg_mm.apis.confidence_review import DEFAULT_THRESHOLD, low_confidence_review
 from artseg_mm.apis.inferencer import DEFAULT_MAX_PIXELS
+from artseg_mm.apis.measurements import DEFAULT_MIN_REGION_PX, measurement_record
 from artseg_mm.apis.model_folder import sha256_of
+from artseg_mm.apis.provenance import model_provenance, tool_provenance, utc_now
 from artseg_mm.datasets.image_header import IMAGE_WARNINGS
+from artseg_mm.datasets.image_resolution import (read_resolution, resolution_from_dpi,
+                                                 resolution_from_px_per_mm, swap_axes)
+from artseg_mm.datasets.orientation import (TURNED_ORIENTATIONS, ExifOrientationWarning,
+                                            file_orientation, to_display_orientation)
 from artseg_mm.deployment import is_exported_model
 from artseg_mm.engine import cpu_supports_bf16
 from artseg_mm.cli import add_cfg_options
@@ -38,6 +52,7 @@ from artseg_mm.visualization.scan_report import (RUN_FILE, OutputLock, ScanRepor
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
 WINDOW_BAR_FROM = 16  # show a progress bar over windows from this many on
+ZOOM_FROM = 2048  # longest side from which a scan gets a zoomable view (overlays: 1024)
 
 
 def parse_args(argv=None):
@@ -70,6 +85,28 @@ def parse_args(argv=None):
                         help='bfloat16 autocast (model.test_cfg.autocast_dtype); fast on '
                         'CPUs with bf16 kernels, changes a small share of pixels')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
+    parser.add_argument('--recursive', action='store_true',
+                        help='search folders\' subfolders too; the tree is mirrored under '
+                        'every output folder and in the summary')
+    parser.add_argument('--apply-exif', action='store_true',
+                        help='analyse and show photos in the orientation their EXIF tag '
+                        'gives (as viewers show them); by default pixels are used as '
+                        'stored, as training reads them. Noted per image')
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument('--dpi', type=float,
+                       help='resolution of every input (dots per inch), instead of what '
+                       'the files declare: areas in mm^2, lengths in mm')
+    scale.add_argument('--px-per-mm', type=float,
+                       help='resolution of every input in pixels per mm (as --dpi)')
+    parser.add_argument('--min-region-px', type=int, default=DEFAULT_MIN_REGION_PX,
+                        help='connected regions smaller than this are not counted '
+                        f'(default {DEFAULT_MIN_REGION_PX})')
+    parser.add_argument('--unsure-below', type=float, default=DEFAULT_THRESHOLD,
+                        help='top-class probability below which predicted damage is '
+                        f'listed as unsure, to review first (default {DEFAULT_THRESHOLD})')
+    parser.add_argument('--zoom-from', type=int, default=ZOOM_FROM,
+                        help='write a zoomable deep-zoom view for images whose longest '
+                        f'side is at least this (px; default {ZOOM_FROM}; 0: never)')
     parser.add_argument('--plain-model', action='store_true',
                         help='predict with the model as built, without the inference '
                         'speed-ups (artseg_mm.acceleration.optimize_for_inference)')
@@ -77,6 +114,13 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.max_pixels < 1:
         parser.error(f'--max-pixels must be >= 1, got {args.max_pixels}')
+    for name in ('dpi', 'px_per_mm'):
+        if getattr(args, name) is not None and not getattr(args, name) > 0:
+            parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+    if args.min_region_px < 1:
+        parser.error(f'--min-region-px must be >= 1, got {args.min_region_px}')
+    if not 0 < args.unsure_below < 1:
+        parser.error(f'--unsure-below must be between 0 and 1, got {args.unsure_below}')
     if args.resume and args.force:
         parser.error('--resume continues the run in --out, --force replaces it: choose one')
     if args.resume and args.random_weights:
@@ -90,37 +134,73 @@ def parse_args(argv=None):
     return args
 
 
-def collect_inputs(inputs):
-    """Image paths in the order given (folders and globs sorted); a named file
-    that is not an image is an error, other files in a folder are reported."""
-    paths, ignored = [], []
+def collect_inputs(inputs, recursive: bool = False):
+    """``(path, relative)`` of every image, in the order given (folders and globs
+    sorted); ``relative`` is its path under a searched folder (kept in the
+    output names), None for files and globs. A named file that is not an image
+    is an error; other files, and subfolders not searched, are reported."""
+    found, ignored, subfolders = [], [], []
     for item in inputs:
         if osp.isdir(item):
-            names = sorted(glob.glob(osp.join(item, '*')))
+            names = _folder_images(item, recursive, ignored, subfolders)
         elif osp.isfile(item):
             if not item.lower().endswith(IMAGE_EXTENSIONS):
                 raise ValueError(f'{item}: not a PNG, JPEG or TIFF file')
-            names = [item]
+            names = [(item, None)]
         else:
-            names = sorted(glob.glob(item))
-            if not names:
+            matches = sorted(glob.glob(item))
+            if not matches:
                 raise FileNotFoundError(f'{item}: no such file or folder, and no match as '
                                         'a glob')
-        for name in names:
-            (paths if name.lower().endswith(IMAGE_EXTENSIONS) else ignored).append(name)
+            names = [(name, None) for name in matches
+                     if _keep(name, ignored, subfolders)]
+        found.extend(names)
     if ignored:
         shown = ', '.join(ignored[:5]) + (' ...' if len(ignored) > 5 else '')
         print(f'infer: {len(ignored)} files are not PNG/JPEG/TIFF and are left out: '
               f'{shown}', file=sys.stderr)
-    if not paths:
-        raise FileNotFoundError(f'no PNG, JPEG or TIFF images in {" ".join(inputs)}')
-    return list(dict.fromkeys(paths))
+    if subfolders:
+        shown = ', '.join(subfolders[:5]) + (' ...' if len(subfolders) > 5 else '')
+        print(f'infer: {len(subfolders)} subfolders are not searched (--recursive searches '
+              f'them): {shown}', file=sys.stderr)
+    if not found:
+        raise FileNotFoundError(f'no PNG, JPEG or TIFF images in {" ".join(inputs)}'
+                                + ('' if recursive or not subfolders else
+                                   ' (its subfolders are searched with --recursive)'))
+    return list({path: (path, relative) for path, relative in found}.values())
+
+
+def _keep(name: str, ignored: list, subfolders: list) -> bool:
+    if osp.isdir(name):
+        subfolders.append(name)
+        return False
+    if not name.lower().endswith(IMAGE_EXTENSIONS):
+        ignored.append(name)
+        return False
+    return True
+
+
+def _folder_images(folder: str, recursive: bool, ignored: list, subfolders: list):
+    """A folder's images as ``(path, path relative to the folder)``, sorted."""
+    if not recursive:
+        names = sorted(glob.glob(osp.join(folder, '*')))
+        return [(name, osp.relpath(name, folder)) for name in names
+                if _keep(name, ignored, subfolders)]
+    images = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for file in sorted(files):
+            name = osp.join(root, file)
+            if _keep(name, ignored, subfolders):
+                images.append((name, osp.relpath(name, folder)))
+    return sorted(images, key=lambda item: item[1])
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:  # usage mistakes: one line, nothing written
-        paths = collect_inputs(args.inputs)
+        inputs = collect_inputs(args.inputs, args.recursive)
+        paths = [path for path, _ in inputs]
         check_output_dir(args.out, args.force or args.resume)
         if args.resume and not osp.isfile(osp.join(args.out, RUN_FILE)):
             raise FileNotFoundError(f'--resume: {args.out} holds no run of tools/infer.py '
@@ -152,11 +232,11 @@ def main(argv=None) -> int:
         print(f'infer: {error}', file=sys.stderr)
         return 2
     with lock:
-        run = describe_run(inferencer, dict(options, plain_model=args.plain_model),
-                           args.device, paths)
+        run = describe_run(inferencer, dict(options, **mask_options(args)), args.device,
+                           paths)
         try:
             if args.resume:
-                check_resumable(args.out, run)
+                run['started'] = check_resumable(args.out, run)['started']
                 make_output_dirs(args.out)
             else:
                 prepare_output_dir(args.out, args.force)
@@ -164,8 +244,9 @@ def main(argv=None) -> int:
             print(f'infer: {error}', file=sys.stderr)
             return 2
         if not args.resume:
+            run['started'] = utc_now()
             write_json_atomic(osp.join(args.out, RUN_FILE), run)
-        return segment(args, paths, inferencer)
+        return segment(args, inputs, inferencer, run)
 
 
 def describe_run(inferencer, options: dict, device: str, paths) -> dict:
@@ -178,23 +259,71 @@ def describe_run(inferencer, options: dict, device: str, paths) -> dict:
                 device=device, inputs=list(paths))
 
 
-def segment(args, paths, inferencer) -> int:
-    """Segment every path into ``args.out`` (with ``--resume``, those not done yet)
+def mask_options(args) -> dict:
+    """The command-line choices that change what is written, for run.json (a
+    resumed run must share them) and the provenance."""
+    return dict(plain_model=args.plain_model, recursive=args.recursive,
+                apply_exif=args.apply_exif, dpi=args.dpi, px_per_mm=args.px_per_mm,
+                min_region_px=args.min_region_px, unsure_below=args.unsure_below,
+                zoom_from=args.zoom_from)
+
+
+def given_resolution(args):
+    """The resolution the user gave for every input, or None (read each file's)."""
+    if args.dpi is not None:
+        return resolution_from_dpi(args.dpi)
+    if args.px_per_mm is not None:
+        return resolution_from_px_per_mm(args.px_per_mm)
+    return None
+
+
+def load_oriented(args, inferencer, path):
+    """``(image, transparent, notes)``: the scan as the config's loader reads it
+    (warnings it raises become notes), turned to its EXIF display orientation
+    with --apply-exif, and the orientation applied (1: none)."""
+    with warnings.catch_warnings(record=True) as caught:  # kept in the record too
+        warnings.simplefilter('always')
+        image, transparent = inferencer.load_scan(path)
+    orientation = file_orientation(path) if args.apply_exif else 1
+    notes = list(dict.fromkeys(
+        str(w.message) for w in caught if issubclass(w.category, IMAGE_WARNINGS)
+        and not (orientation != 1 and issubclass(w.category, ExifOrientationWarning))))
+    for other in caught:
+        if not issubclass(other.category, IMAGE_WARNINGS):
+            warnings.warn_explicit(other.message, other.category, other.filename,
+                                   other.lineno)
+    if orientation != 1:
+        image = np.ascontiguousarray(to_display_orientation(image, orientation))
+        if transparent is not None:
+            transparent = np.ascontiguousarray(to_display_orientation(transparent,
+                                                                      orientation))
+        notes.append(f'EXIF orientation {orientation} applied (--apply-exif): analysed and '
+                     'shown as viewers show the photo; masks are in that orientation, not '
+                     'the stored one')
+    return image, transparent, notes, orientation
+
+
+def segment(args, inputs, inferencer, run: dict) -> int:
+    """Segment every input into ``args.out`` (with ``--resume``, those not done yet)
     and write the report."""
     model_rss = rss_mib()
-    report = ScanReport(args.out, inferencer.classes, inferencer.palette)
+    provenance = dict(model=model_provenance(args.model, inferencer.model,
+                                             run['model_sha256']),
+                      options=run['options'], device=run['device'],
+                      images=len(inputs), tools=tool_provenance(), date=run['started'])
+    report = ScanReport(args.out, inferencer.classes, inferencer.palette, provenance,
+                        zoom_from=args.zoom_from or None)
+    given = given_resolution(args)
     resumed = 0
-    for path in tqdm(paths, desc='images', unit='img'):
-        name = report.name_for(path)
+    for path, relative in tqdm(inputs, desc='images', unit='img'):
+        name = report.name_for(path, relative)
         done = report.finished(name) if args.resume else None
         if done is not None:
             report.restore(done)
             resumed += 1
             continue
         try:
-            with warnings.catch_warnings(record=True) as caught:  # kept in the record too
-                warnings.simplefilter('always')
-                image, transparent = inferencer.load_scan(path)
+            image, transparent, notes, orientation = load_oriented(args, inferencer, path)
         except Exception as error:  # every loader failure: stop, or skip and list it
             if not args.skip_bad:
                 raise SystemExit(f'infer: {error}; --skip-bad skips unreadable files and '
@@ -202,30 +331,37 @@ def segment(args, paths, inferencer) -> int:
             tqdm.write(f'infer: skipping {path}: {error}')
             report.add_skipped(path, str(error), name)
             continue
-        notes = list(dict.fromkeys(str(w.message) for w in caught
-                                   if issubclass(w.category, IMAGE_WARNINGS)))
-        for other in caught:
-            if not issubclass(other.category, IMAGE_WARNINGS):
-                warnings.warn_explicit(other.message, other.category, other.filename,
-                                       other.lineno)
         for note in notes:
             tqdm.write(f'infer: {note}')
         windows = inferencer.num_windows(image)
         with tqdm(total=windows, desc=osp.basename(path), unit='win', leave=False,
                   disable=windows < WINDOW_BAR_FROM) as bar:
             try:
-                mask = inferencer(image, progress=bar.update, transparent=transparent)
+                prediction = inferencer.predict(image, progress=bar.update,
+                                                transparent=transparent, confidence=True)
             except ValueError as error:  # e.g. a fixed-size exported model, a smaller image
                 raise SystemExit(f'infer: {path}: {error}') from error
-        report.add(path, image, mask, name, notes=notes)
-        del image, mask, transparent
+        resolution = given or read_resolution(path)
+        if resolution is not None and orientation in TURNED_ORIENTATIONS:
+            resolution = swap_axes(resolution)
+        measures = measurement_record(prediction.ids, inferencer.classes, resolution,
+                                      min_region_px=args.min_region_px)
+        review = low_confidence_review(
+            prediction.ids, prediction.confidence, inferencer.classes, args.unsure_below,
+            px_per_mm=resolution[:2] if resolution is not None else None)
+        report.add(path, image, prediction.ids, name, notes=notes,
+                   confidence=prediction.confidence, measures=measures, review=review)
+        del image, prediction, transparent
     report.finish()
     if args.resume:
-        print(f'infer: resumed: {resumed} of {len(paths)} images were already done')
+        print(f'infer: resumed: {resumed} of {len(inputs)} images were already done')
     done = sum(row['status'] == 'ok' for row in report.rows)
-    print(f'infer: {done} of {len(paths)} images segmented -> {args.out}/index.html; '
+    print(f'infer: {done} of {len(inputs)} images segmented -> {args.out}/index.html; '
           f'peak RSS {peak_rss_mib():.0f} MiB, {peak_rss_mib() - model_rss:.0f} MiB above '
           'the built model')
+    if provenance['model']['training_data'].get('synthetic'):
+        print('infer: this model was trained on synthetic demo images: its masks are not a '
+              'damage assessment of real scans (the report says so too)', file=sys.stderr)
     return 0
 
 

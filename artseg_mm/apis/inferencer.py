@@ -5,7 +5,7 @@ whole image as a float tensor and whole-image logits (memory grows with area x
 classes), and they load images with mmcv's plain loader. ``ScanInferencer``
 loads each file with the config's own image loader (the one training used:
 same decoding, bit depth handling and EXIF orientation) and predicts with
-:func:`predict_class_ids`, whose memory is bounded by the window batch, from a
+:func:`predict_scan`, whose memory is bounded by the window batch, from a
 PyTorch segmentor or an exported model file (``artseg_mm.deployment``).
 """
 import copy
@@ -17,7 +17,8 @@ import torch.nn as nn
 from ..compat.mmseg_inference import is_step_of
 from ..datasets.artefact_classes import IGNORE_INDEX
 from .model_loader import ModelSource, init_model
-from .scan_inference import count_windows, predict_class_ids
+from ..models.segmentors.sliding_window import window_blend
+from .scan_inference import ScanPrediction, count_windows, predict_scan
 
 # the largest image decoded by default: above ARTeFACT's largest scan (133 Mpx)
 # with room, far below what a crafted header can claim (OpenCV takes up to 1 Gpx)
@@ -127,6 +128,7 @@ class ScanInferencer:
         self.max_pixels = max_pixels
         self._decode = image_loader(self.model.cfg, with_transparency=True)
         count_windows(self.model, (1, 1))  # an invalid test_cfg window/stride stops here
+        window_blend(self.model.test_cfg)  # and so does an unknown window_blend
 
     def load_image(self, path: str) -> np.ndarray:
         """The image as the config's loader reads it, if within ``max_pixels``."""
@@ -152,12 +154,25 @@ class ScanInferencer:
                  progress: Optional[Callable[[int], None]] = None,
                  transparent: Optional[np.ndarray] = None) -> np.ndarray:
         """(H, W) uint8 class ids of an image file or an H x W x 3 uint8 array
-        (in the loader's channel order). Fully transparent pixels (of a file's
-        alpha channel, or ``transparent`` for an array) get the ignore id
-        ``IGNORE_INDEX`` (255): they are no part of the object."""
+        (in the loader's channel order): :meth:`predict`'s ``ids``."""
+        return self.predict(image, progress, transparent).ids
+
+    def predict(self, image: Union[str, np.ndarray],
+                progress: Optional[Callable[[int], None]] = None,
+                transparent: Optional[np.ndarray] = None,
+                confidence: bool = False) -> ScanPrediction:
+        """Class ids and, with ``confidence``, each pixel's confidence (uint8,
+        value / 255 = the top class's probability; :class:`ScanPrediction`) of an
+        image file or an H x W x 3 uint8 array (in the loader's channel order).
+        Fully transparent pixels (of a file's alpha channel, or ``transparent``
+        for an array) get the ignore id ``IGNORE_INDEX`` (255) and confidence 0:
+        they are no part of the object."""
         if not isinstance(image, np.ndarray):
             image, transparent = self.load_scan(image)
-        mask = predict_class_ids(self._windows, image, progress=progress)
+        prediction = predict_scan(self._windows, image, progress=progress,
+                                  confidence=confidence)
         if transparent is not None:
-            mask[transparent] = IGNORE_INDEX
-        return mask
+            prediction.ids[transparent] = IGNORE_INDEX
+            if prediction.confidence is not None:
+                prediction.confidence[transparent] = 0
+        return prediction

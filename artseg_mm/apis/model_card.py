@@ -15,6 +15,10 @@ from ..datasets import layout
 from ..datasets.artefact_classes import BINARY_CLASSES, DAMAGE_CLASS_INDEX_BINARY
 from .model_folder import CLASSES, CONFIG, MANIFEST, WEIGHTS
 
+SYNTHETIC_DATA_LIMITATION = ('Trained on synthetic demo images: it shows the pipeline learns; '
+                             'it is not a model for real scans.')
+LIMITATIONS_HEADING = '## Intended use and limitations'
+
 HUB_FRONT_MATTER = """---
 library_name: artseg-mm
 pipeline_tag: image-segmentation
@@ -227,27 +231,37 @@ def _test_section(tables: Optional[dict], data: dict, facts: dict,
                     + '.', '']
 
 
-def _use_section(data: dict, tables: Optional[dict], classes: dict) -> List[str]:
-    lines = ['## Intended use and limitations', '',
-             '- For: marking damage (per pixel) in scans of heritage artworks (paintings, '
-             'photographs, prints, manuscripts) to help a conservator survey them. Every '
-             'mask is a suggestion to be checked by a person, not a condition report.',
-             '- It knows only what its training data showed: other materials, imaging set-ups, '
-             'resolutions far from the training scale or damage types outside its classes '
-             'are not covered and fail without warning.']
+def trained_on_synthetic_data(data: dict) -> bool:
+    """True when the data summary's records say the demo generator made the data."""
     from ..data_prep.demo_generator import GENERATOR_NAME
     settings = ((data.get('records') or {}).get(layout.META_JSON) or {}).get('settings') or {}
-    if settings.get('generator') == GENERATOR_NAME:
-        lines.append('- Trained on synthetic demo images: it shows the pipeline learns; it is '
-                     'not a model for real scans.')
-    if tuple(classes['classes']) == tuple(BINARY_CLASSES) and data.get('found'):
+    return settings.get('generator') == GENERATOR_NAME
+
+
+def limitations(data: dict, tables: Optional[dict], classes: dict) -> List[str]:
+    """What the model is for and what it cannot do, one sentence each: the card's
+    "Intended use and limitations" and the provenance of every infer report."""
+    lines = ['For: marking damage (per pixel) in scans of heritage artworks (paintings, '
+             'photographs, prints, manuscripts) to help a conservator survey them. Every '
+             'mask is a suggestion to be checked by a person, not a condition report.',
+             'It knows only what its training data showed: other materials, imaging set-ups, '
+             'resolutions far from the training scale or damage types outside its classes '
+             'are not covered and fail without warning.']
+    if trained_on_synthetic_data(data):
+        lines.append(SYNTHETIC_DATA_LIMITATION)
+    if tuple(classes['classes']) == tuple(BINARY_CLASSES) and data.get('train_class_share'):
         share = data['train_class_share'][BINARY_CLASSES[DAMAGE_CLASS_INDEX_BINARY]]
-        lines.append(f'- Damage is {100 * share:.1f}% of the training pixels: thin or faint '
+        lines.append(f'Damage is {100 * share:.1f}% of the training pixels: thin or faint '
                      'damage is the first to be missed.')
     if tables is not None:
-        lines.append(f"- The test figures come from {tables['n_images']} images; the "
+        lines.append(f"The test figures come from {tables['n_images']} images; the "
                      'intervals above say how far they can be trusted.')
-    return lines + ['']
+    return lines
+
+
+def _use_section(data: dict, tables: Optional[dict], classes: dict) -> List[str]:
+    return ([LIMITATIONS_HEADING, '']
+            + [f'- {line}' for line in limitations(data, tables, classes)] + [''])
 
 
 def _load_section(folder: str) -> List[str]:

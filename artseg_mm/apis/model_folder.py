@@ -23,6 +23,8 @@ FORMAT_VERSION = 2
 CONFIG = 'config.json'
 WEIGHTS = 'model.safetensors'
 CLASSES = 'classes.json'
+DATA_SUMMARY = 'data_summary.json'  # the training data, as the run's config named it
+CARD = 'README.md'
 # the files a model is built from: checked against the manifest on every load
 MODEL_FILES = (CONFIG, WEIGHTS, CLASSES)
 

@@ -24,12 +24,10 @@ from ..checkpoints.matching import read_checkpoint
 from ..checkpoints.selection import find_test_checkpoint
 from .config_data import config_to_json
 from .model_card import model_card, model_facts
-from .model_folder import (CLASSES, CONFIG, MANIFEST, WEIGHTS, ModelFolderError,
-                           is_model_folder, manifest_record, read_manifest)
+from .model_folder import (CARD, CLASSES, CONFIG, DATA_SUMMARY, MANIFEST, WEIGHTS,
+                           ModelFolderError, is_model_folder, manifest_record, read_manifest)
 from .model_loader import init_model, without_pretrained_weights
 
-DATA_SUMMARY = 'data_summary.json'
-CARD = 'README.md'
 # the tables tools/test.py writes to its --work-dir -> their names in the model folder
 TEST_TABLES = {'metrics.json': 'test_metrics.json', 'per_class.csv': 'test_per_class.csv'}
 OPTIONAL_TEST_TABLES = {'per_group.csv': 'test_per_group.csv'}

@@ -8,19 +8,41 @@ bands of the accumulator the segmentor's slide inference uses
 (:func:`sliding_window_logits`) are reduced to class ids (uint8) as they come,
 so the mask is the one ``ArtSegEncoderDecoder.slide_inference`` gives.
 
+:func:`predict_scan` also gives each pixel's confidence, the probability of its
+top class from the same averaged logits, as uint8 (``CONFIDENCE_SCALE``),
+computed band by band like the class ids.
+
 The forward pass of a window batch is pluggable (:class:`WindowModel`): the
 PyTorch segmentor (:func:`segmentor_window_model`) or an exported model run by
 another runtime (``artseg_mm.deployment``) go through the same windows,
 batches and averaging.
 """
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from ..models.segmentors import slide_windows, sliding_window_logits
+from ..models.segmentors.sliding_window import window_blend
+
+# confidence is stored as uint8: value / CONFIDENCE_SCALE = the top class's probability
+# (rounded to the nearest 1/255), a quarter of a float32 map's memory on a large scan
+CONFIDENCE_SCALE = 255
+
+
+class ScanPrediction(NamedTuple):
+    """What :func:`predict_scan` gives for an image.
+
+    Attributes:
+        ids: (H, W) uint8 class ids.
+        confidence: (H, W) uint8, value / ``CONFIDENCE_SCALE`` (255) = the
+            probability of the most likely class (softmax of the averaged
+            logits; one sigmoid channel: max(p, 1 - p)); None unless asked for.
+    """
+    ids: np.ndarray
+    confidence: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -29,7 +51,7 @@ class WindowModel:
 
     Attributes:
         test_cfg: the segmentor's ``test_cfg`` (``mode``, ``crop_size``,
-            ``stride``, ``batch_size``).
+            ``stride``, ``batch_size``, ``window_blend``).
         out_channels: logit channels (1: sigmoid with ``threshold``).
         threshold: the decode head's sigmoid threshold for one channel.
         to_input: uint8 H x W x 3 window (the loader's channel order) ->
@@ -50,6 +72,15 @@ def _window_geometry(model: Union[nn.Module, WindowModel], h_img: int, w_img: in
     if test_cfg.get('mode', 'whole') == 'slide':
         return tuple(test_cfg['crop_size']), tuple(test_cfg['stride'])
     return (h_img, w_img), (h_img, w_img)  # 'whole': one window
+
+
+def _window_blend(model: Union[nn.Module, WindowModel]) -> str:
+    """``test_cfg.window_blend`` in slide mode (checked in either mode); 'uniform'
+    in 'whole' mode, whose one window is the image, as the segmentor's
+    ``whole_inference`` gives it, with no weights to divide out."""
+    test_cfg = getattr(model, 'test_cfg', None) or {}
+    blend = window_blend(test_cfg)
+    return blend if test_cfg.get('mode', 'whole') == 'slide' else 'uniform'
 
 
 def window_normaliser(pre: nn.Module, device) -> Callable[[np.ndarray], torch.Tensor]:
@@ -79,6 +110,19 @@ def class_ids(logits: torch.Tensor, threshold: float) -> torch.Tensor:
     return logits.argmax(dim=0).to(torch.uint8)
 
 
+def confidence_of(logits: torch.Tensor, threshold: float) -> torch.Tensor:
+    """(C, h, w) averaged logits -> (h, w) uint8 confidence: round(255 x the
+    predicted class's probability), softmax over the classes; for one sigmoid
+    channel p where p > ``threshold`` (predicted damage) else 1 - p, so damage
+    predicted below p = 0.5 shows as unsure."""
+    if logits.shape[0] == 1:
+        p = logits[0].sigmoid()
+        top = torch.where(p > threshold, p, 1 - p)
+    else:
+        top = logits.softmax(dim=0).amax(dim=0)
+    return (top * CONFIDENCE_SCALE).round().to(torch.uint8)
+
+
 def segmentor_window_model(model: nn.Module) -> WindowModel:
     """The :class:`WindowModel` of a built segmentor: its data preprocessor's
     normalisation and its ``encode_decode`` under its ``test_cfg.autocast_dtype``."""
@@ -98,15 +142,19 @@ def segmentor_window_model(model: nn.Module) -> WindowModel:
 
 
 @torch.no_grad()
-def predict_class_ids(model: Union[nn.Module, WindowModel], image: np.ndarray,
-                      window_batch: Optional[int] = None,
-                      progress: Optional[Callable[[int], None]] = None) -> np.ndarray:
-    """(H, W) uint8 class ids of ``image`` (H x W x 3 uint8, as the config's
-    image loader returns it) by the model's sliding windows.
+def predict_scan(model: Union[nn.Module, WindowModel], image: np.ndarray,
+                 window_batch: Optional[int] = None,
+                 progress: Optional[Callable[[int], None]] = None,
+                 confidence: bool = False) -> ScanPrediction:
+    """Class ids (and with ``confidence``, each pixel's confidence) of ``image``
+    (H x W x 3 uint8, as the config's image loader returns it) by the model's
+    sliding windows, blended per ``test_cfg.window_blend``.
 
     ``model`` is a built segmentor or a :class:`WindowModel`;
     ``window_batch`` overrides ``test_cfg.batch_size`` (windows per forward);
     ``progress(n)`` is called after each batch with the windows done in it.
+    Both maps are made from each finished band of averaged logits, so memory
+    stays one window batch and a band of rows, whatever the image size.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f'expected an H x W x 3 uint8 image, got {image.dtype} '
@@ -114,15 +162,27 @@ def predict_class_ids(model: Union[nn.Module, WindowModel], image: np.ndarray,
     windows = model if isinstance(model, WindowModel) else segmentor_window_model(model)
     h_img, w_img = image.shape[:2]
     crop, stride = _window_geometry(windows, h_img, w_img)
+    blend = _window_blend(windows)
     batch = int(window_batch or windows.test_cfg.get('batch_size', 1))
 
     def crops_of(boxes):
         return torch.stack([windows.to_input(image[y1:y2, x1:x2]) for y1, y2, x1, x2 in boxes])
-    out = np.empty((h_img, w_img), dtype=np.uint8)
+    ids = np.empty((h_img, w_img), dtype=np.uint8)
+    confidences = np.empty((h_img, w_img), dtype=np.uint8) if confidence else None
     for top, bottom, logits in sliding_window_logits(crops_of, windows.forward, (h_img, w_img),
-                                                     crop, stride, batch, progress=progress):
-        out[top:bottom] = class_ids(logits[0], windows.threshold).cpu().numpy()
-    return out
+                                                     crop, stride, batch, progress=progress,
+                                                     blend=blend):
+        ids[top:bottom] = class_ids(logits[0], windows.threshold).cpu().numpy()
+        if confidence:
+            confidences[top:bottom] = confidence_of(logits[0], windows.threshold).cpu().numpy()
+    return ScanPrediction(ids, confidences)
+
+
+def predict_class_ids(model: Union[nn.Module, WindowModel], image: np.ndarray,
+                      window_batch: Optional[int] = None,
+                      progress: Optional[Callable[[int], None]] = None) -> np.ndarray:
+    """(H, W) uint8 class ids of ``image``: :func:`predict_scan`'s ``ids``."""
+    return predict_scan(model, image, window_batch, progress).ids
 
 
 def count_windows(model: Union[nn.Module, WindowModel], shape: Sequence[int]) -> int:

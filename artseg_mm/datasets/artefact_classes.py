@@ -42,6 +42,9 @@ FULL_CLASSES = tuple(name for _, name, _ in ARTEFACT_CLASS_TABLE)
 FULL_PALETTE = [list(hex_to_rgb(colour)) for _, _, colour in ARTEFACT_CLASS_TABLE]
 CLEAN_ID = 0
 DAMAGE_IDS = tuple(idx for idx, _, _ in ARTEFACT_CLASS_TABLE if idx != CLEAN_ID)
+# Damage that runs as a line: its extent is told by a length (along its skeleton)
+# better than by an area, which mostly reflects how wide the line was drawn.
+THIN_CLASSES = ('Scratch', 'Hair', 'Fold', 'Cracks')
 
 # The seed's binary setting: every damage class merged into one.
 BINARY_CLASSES = ('Clean', 'Damage')

@@ -9,9 +9,11 @@ turned the image.
 """
 import warnings
 
+import numpy as np
 from PIL import Image
 
 EXIF_ORIENTATION = 0x0112  # 1 = as stored; 2..8 = flipped and/or rotated
+TURNED_ORIENTATIONS = (5, 6, 7, 8)  # those that swap width and height
 
 
 class ExifOrientationWarning(UserWarning):
@@ -42,20 +44,46 @@ def warn_if_file_oriented(path: str) -> None:
         warn_if_oriented(header, f'image {path}')
 
 
-def warn_if_oriented(image: Image.Image, name: str) -> None:
-    """Warn (once per image) when ``image`` (opened, not decoded) has an orientation
-    tag other than 1. A PNG is checked for an eXIf chunk before its pixels only: one
-    after them would need the whole image decoded (the pixels are used as stored
-    either way)."""
+def orientation_of(image: Image.Image) -> int:
+    """The EXIF orientation of ``image`` (opened, not decoded); 1 without a tag. A
+    PNG is checked for an eXIf chunk before its pixels only: one after them would
+    need the whole image decoded."""
     if image.format == 'PNG':
         raw = image.info.get('exif')
         if raw is None:
-            return
+            return 1
         exif = Image.Exif()
         exif.load(raw)
     else:
         exif = image.getexif()
-    orientation = exif.get(EXIF_ORIENTATION, 1)
+    return int(exif.get(EXIF_ORIENTATION, 1))
+
+
+def file_orientation(path: str) -> int:
+    """:func:`orientation_of` a local image file, reading its header only."""
+    if not path.lower().endswith(TAGGED_SUFFIXES):
+        return 1
+    with NoPillowPixelLimit(), Image.open(path) as header:
+        return orientation_of(header)
+
+
+def to_display_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
+    """``array`` (H x W or H x W x C, as stored) turned as a viewer shows it for
+    the EXIF ``orientation`` (1-8, the TIFF/EXIF definition, as Pillow's
+    ``ImageOps.exif_transpose``); a view where numpy allows it."""
+    turns = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1],
+             4: lambda a: a[::-1], 5: lambda a: a.swapaxes(0, 1),
+             6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+             8: lambda a: np.rot90(a, 1)}
+    if orientation not in turns:
+        raise ValueError(f'EXIF orientation must be 1-8, got {orientation}')
+    return turns[orientation](array)
+
+
+def warn_if_oriented(image: Image.Image, name: str) -> None:
+    """Warn (once per image) when ``image`` (opened, not decoded) has an orientation
+    tag other than 1 (the pixels are used as stored either way)."""
+    orientation = orientation_of(image)
     if orientation != 1:
         warnings.warn(ExifOrientationWarning(
             f'{name} has EXIF orientation {orientation}: its pixels are used as stored, '

@@ -19,6 +19,7 @@ from ..apis.config_data import config_from_json
 from mmengine.logging import print_log
 
 from ..apis.scan_inference import WindowModel, window_normaliser
+from ..models.segmentors.sliding_window import window_blend
 from .export import (CONFIG_KEY, DATASET_META_KEY, FORMATS, INPUT_NAME, INPUT_SIZE_KEY,
                      OUTPUT_NAME, SOURCE_KEY)
 
@@ -88,7 +89,8 @@ class ExportedSegmentor:
             ``{'model.test_cfg.batch_size': 8}``.
 
     Attributes: ``cfg`` (the embedded config), ``dataset_meta`` (classes and
-    palette), ``test_cfg``, ``out_channels``, ``fixed_size`` ((H, W) or None).
+    palette), ``test_cfg`` (windows, batch and ``window_blend``), ``out_channels``,
+    ``fixed_size`` ((H, W) or None).
     """
 
     def __init__(self, path: str, device: str = 'cpu',
@@ -121,7 +123,14 @@ class ExportedSegmentor:
             None if size == 'dynamic' else tuple(int(s) for s in size.split('x')))
         self.device = torch.device('cpu')
         model_cfg = self.cfg.model
+        # the whole test_cfg travels, window_blend with it: the exported file's
+        # windows are blended as the PyTorch model's are
         self.test_cfg = dict(model_cfg.get('test_cfg') or {})
+        try:
+            window_blend(self.test_cfg)
+        except ValueError as error:
+            raise ValueError(f'{path}: {error} (the embedded config or cfg_options)') \
+                from error
         if self.test_cfg.get('autocast_dtype'):
             print_log(f'{path}: test_cfg.autocast_dtype does not apply to an exported '
                       'model, which computes in float32', logger='current')
@@ -147,7 +156,7 @@ class ExportedSegmentor:
         return self._run(inputs.float())
 
     def window_model(self) -> WindowModel:
-        """The :class:`WindowModel` that ``predict_class_ids`` runs."""
+        """The :class:`WindowModel` that ``predict_scan`` runs (with ``test_cfg``)."""
         return WindowModel(test_cfg=self.test_cfg, out_channels=self.out_channels,
                            threshold=self.threshold,
                            to_input=window_normaliser(self.data_preprocessor, self.device),

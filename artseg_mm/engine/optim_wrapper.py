@@ -12,9 +12,15 @@ from mmseg.registry import OPTIM_WRAPPERS
 
 
 def cpu_supports_bf16() -> bool:
-    """True where oneDNN has native bf16 kernels (e.g. avx512_bf16, AMX)."""
+    """True where the CPU has native bf16 instructions (avx512_bf16 or AMX) for oneDNN.
+
+    oneDNN's own check (``_is_mkldnn_bf16_supported``) also says yes on plain
+    AVX-512, where bf16 is emulated and several times slower than fp32
+    (docs/benchmarks.md), so the instruction sets are asked for as well.
+    """
     return bool(torch.backends.mkldnn.is_available()
-                and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+                and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+                and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()))
 
 
 @OPTIM_WRAPPERS.register_module()

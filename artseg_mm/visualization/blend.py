@@ -31,3 +31,20 @@ def blend_classes(image: np.ndarray, ids: np.ndarray, colours: Sequence[Sequence
         grey = np.full_like(image, IGNORED_GREY)
         out[ignored] = cv2.addWeighted(image, 0.35, grey, 0.65, 0)[ignored]
     return out
+
+
+def outline_classes(image: np.ndarray, ids: np.ndarray, colours: Sequence[Sequence[int]],
+                    thickness: int = 1) -> np.ndarray:
+    """``image`` with the border of every painted class region drawn over it: a
+    dark line with a light one inside, so it shows on red, dark and light subjects
+    alike, where a fill in the class colour alone can vanish (red on red)."""
+    lut = np.asarray(colours, dtype=np.uint8).reshape(-1, 3)
+    out = image.copy()
+    for class_id in np.unique(ids):
+        if class_id >= len(lut) or not lut[class_id].any():
+            continue  # unpainted (Clean) and ids without a colour (ignore)
+        region = (ids == class_id).astype(np.uint8)
+        contours, _ = cv2.findContours(region, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+        cv2.drawContours(out, contours, -1, (255, 255, 255), thickness, cv2.LINE_AA)
+    return out

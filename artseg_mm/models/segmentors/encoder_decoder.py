@@ -30,7 +30,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 from torch import Tensor
 
-from .sliding_window import sliding_window_logits
+from .sliding_window import sliding_window_logits, window_blend
 
 AUTOCAST_DTYPES = {'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
                     'float16': torch.float16, 'fp16': torch.float16}
@@ -63,6 +63,8 @@ class ArtSegEncoderDecoder(EncoderDecoder):
     ``train_cfg`` keys: ``check_finite_loss`` (default True).
     ``test_cfg`` keys: ``mode`` ('whole' | 'slide'), ``crop_size``, ``stride``,
     ``batch_size`` (windows per forward in slide mode, default 1),
+    ``window_blend`` ('uniform' | 'gaussian': how overlapping windows' logits
+    are averaged in slide mode, :mod:`.sliding_window`; default 'uniform'),
     ``autocast_dtype`` (None | 'bfloat16' | 'float16'; default None: the
     caller's precision), ``fuse_conv_bn`` (default False; read by
     ``optimize_for_inference``, not by the model).
@@ -190,6 +192,7 @@ class ArtSegEncoderDecoder(EncoderDecoder):
         mode = (self.test_cfg or {}).get('mode', 'whole')
         if mode not in ('slide', 'whole'):
             raise ValueError(f"test_cfg.mode must be 'slide' or 'whole', got {mode!r}")
+        window_blend(self.test_cfg)  # a misspelt blend fails in 'whole' mode too
         ori_shape = batch_img_metas[0]['ori_shape']
         if not all(m['ori_shape'] == ori_shape for m in batch_img_metas):
             print_log('Image shapes are different in the batch.',
@@ -203,12 +206,15 @@ class ArtSegEncoderDecoder(EncoderDecoder):
                         batch_img_metas: List[dict]) -> Tensor:
         """Sliding-window inference, ``test_cfg.batch_size`` windows per forward
         (:func:`sliding_window_logits`): mmseg's windows, summation order and
-        averaging, so the result equals its ``slide_inference`` (exactly for
-        batch_size 1) on images at least a window large; smaller ones are padded
-        to the window. Memory beyond the N x C x H x W float32 output is one
-        window batch and a band of rows."""
+        averaging, so under ``test_cfg.window_blend`` 'uniform' (the default) the
+        result equals its ``slide_inference`` (exactly for batch_size 1) on images
+        at least a window large; smaller ones are padded to the window.
+        'gaussian' weights each window's logits by a Gaussian centred on it.
+        Memory beyond the N x C x H x W float32 output is one window batch and
+        a band of rows."""
         if 'crop_size' not in self.test_cfg or 'stride' not in self.test_cfg:
             raise KeyError("test_cfg with mode='slide' needs 'crop_size' and 'stride'")
+        blend = window_blend(self.test_cfg)
         n_img, _, h_img, w_img = inputs.shape
         preds = inputs.new_zeros((n_img, self.out_channels, h_img, w_img),
                                  dtype=torch.float32)
@@ -223,6 +229,6 @@ class ArtSegEncoderDecoder(EncoderDecoder):
         for top, bottom, logits in sliding_window_logits(
                 crops_of, forward, (h_img, w_img), self.test_cfg['crop_size'],
                 self.test_cfg['stride'], int(self.test_cfg.get('batch_size', 1)),
-                num_images=n_img):
+                num_images=n_img, blend=blend):
             preds[:, :, top:bottom] = logits
         return preds

@@ -8,10 +8,19 @@ kernel-size error. Here ``batch_size`` windows run per forward, their logits are
 summed into a band of rows that spans only the windows still open, and each row
 is averaged and handed on as soon as no later window covers it, so callers can
 reduce it (to class ids) at once. Windows, summation order and averaging are
-mmseg's, so the logits equal its ``slide_inference``. An image smaller than the
-window along a side is padded there (bottom/right, zeros after normalisation,
-as the data preprocessor pads training crops) to the window size for the
-forward pass, and the logits are cut back to the image.
+mmseg's, so under the default 'uniform' blend the logits equal its
+``slide_inference``. An image smaller than the window along a side is padded
+there (bottom/right, zeros after normalisation, as the data preprocessor pads
+training crops) to the window size for the forward pass, and the logits are cut
+back to the image.
+
+``blend`` (``test_cfg.window_blend``) weights the windows: ``'uniform'`` (the
+default) averages them as mmseg does; ``'gaussian'`` weights each window's
+logits by a separable Gaussian centred on it (nnU-Net's importance map), so a
+pixel's value comes mostly from the windows it is central in and the seams at
+window borders, where a network sees least context, fade. The windows form a
+grid and the weights are a product of a row and a column weight, so a pixel's
+total weight is (its row's sum) x (its column's sum): no full-size weight map.
 """
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -20,6 +29,53 @@ import torch.nn.functional as F
 from torch import Tensor
 
 Box = Tuple[int, int, int, int]  # y1, y2, x1, x2
+
+WINDOW_BLENDS = ('uniform', 'gaussian')
+# sigma of the Gaussian weights, a share of the window side (nnU-Net's importance map)
+GAUSSIAN_SIGMA_SCALE = 1 / 8
+# each axis's weights are at least this share of the peak: a pixel that one window
+# covers (at the image border) gets a defined value, not 0/0 after an underflow,
+# and a corner's weight (the product of two floors) stays a normal float32
+GAUSSIAN_FLOOR = 1e-3
+
+
+def check_window_blend(blend) -> str:
+    """``blend`` if it is a known ``test_cfg.window_blend``, else a ValueError."""
+    if blend not in WINDOW_BLENDS:
+        raise ValueError(f'test_cfg.window_blend must be one of {WINDOW_BLENDS}, '
+                         f'got {blend!r}')
+    return blend
+
+
+def window_blend(test_cfg) -> str:
+    """The checked ``test_cfg.window_blend``; 'uniform' when the key is absent
+    (mmseg's averaging, what configs without the key were evaluated with)."""
+    return check_window_blend((test_cfg or {}).get('window_blend', 'uniform'))
+
+
+def gaussian_weights(crop: int, size: int) -> Tensor:
+    """The first ``size`` of a ``crop``-long window's Gaussian weights, peak 1.
+
+    The Gaussian is centred on the whole (padded) window, so the part of a
+    window larger than the image keeps the weights of its place in the window.
+    Computed in float64 and rounded once, so every window gets the same float32
+    weights.
+    """
+    position = torch.arange(crop, dtype=torch.float64)
+    sigma = crop * GAUSSIAN_SIGMA_SCALE
+    weights = torch.exp(-0.5 * ((position - (crop - 1) / 2) / sigma) ** 2)
+    weights = (weights / weights.max()).clamp_min(GAUSSIAN_FLOOR)
+    return weights[:size].float()
+
+
+def window_weights(blend: str, crop_size: Sequence[int], window_size: Sequence[int]
+                   ) -> Optional[Tuple[Tensor, Tensor]]:
+    """(row weights, column weights) of a window of ``window_size`` (the crop
+    cut to the image), or None for 'uniform' (each window counts once)."""
+    if check_window_blend(blend) == 'uniform':
+        return None
+    return (gaussian_weights(int(crop_size[0]), int(window_size[0])),
+            gaussian_weights(int(crop_size[1]), int(window_size[1])))
 
 
 def slide_windows(h_img: int, w_img: int, crop_size: Sequence[int],
@@ -55,6 +111,7 @@ def sliding_window_logits(
         batch_size: int,
         num_images: int = 1,
         progress: Optional[Callable[[int], None]] = None,
+        blend: str = 'uniform',
 ) -> Iterator[Tuple[int, int, Tensor]]:
     """Average window logits over an image, yielded in row bands.
 
@@ -67,10 +124,11 @@ def sliding_window_logits(
         batch_size: windows per forward pass.
         num_images: images sharing the windows (a batch of equal-size images).
         progress: called with the number of windows after each forward pass.
+        blend: ``test_cfg.window_blend``, 'uniform' or 'gaussian' (module doc).
 
     Yields:
-        ``(top, bottom, logits)``: rows ``top:bottom`` of the averaged float32
-        logits, ``(num_images, C, bottom - top, W)``; the bands cover every row
+        ``(top, bottom, logits)``: rows ``top:bottom`` of the (weighted)
+        averaged float32 logits, ``(num_images, C, bottom - top, W)``; the bands cover every row
         once, in order.
     """
     if batch_size < 1:
@@ -79,8 +137,11 @@ def sliding_window_logits(
     boxes = slide_windows(h_img, w_img, crop_size, stride)
     pad_h, pad_w = max(crop_size[0] - h_img, 0), max(crop_size[1] - w_img, 0)
     w_grids = len({(x1, x2) for _, _, x1, x2 in boxes})
-    band: Optional[Tensor] = None  # rows top.. of the summed logits
-    row_count = col_count = None
+    # all windows have one size (slide_windows), so they share one weight pair
+    axis_weights = window_weights(blend, crop_size, (boxes[0][1] - boxes[0][0],
+                                                     boxes[0][3] - boxes[0][2]))
+    band: Optional[Tensor] = None  # rows top.. of the summed (weighted) logits
+    row_count = col_count = weight = None
     top = 0
     for start in range(0, len(boxes), batch_size):
         chunk = boxes[start:start + batch_size]
@@ -92,14 +153,24 @@ def sliding_window_logits(
             logits = logits[:, :, :logits.shape[2] - pad_h, :logits.shape[3] - pad_w]
         if band is None:
             band = logits.new_zeros((num_images, logits.shape[1], 0, w_img))
-            # the windows form a grid: a pixel's window count is the product of
-            # its row's and its column's, so no full-size count map is needed
+            # the windows form a grid: a pixel's window count (total weight) is the
+            # product of its row's and its column's, so no full-size map is needed
             row_count = logits.new_zeros(h_img)
             col_count = logits.new_zeros(w_img)
-            for y1, y2, _, _ in boxes[::w_grids]:
-                row_count[y1:y2] += 1
-            for _, _, x1, x2 in boxes[:w_grids]:
-                col_count[x1:x2] += 1
+            if axis_weights is None:
+                for y1, y2, _, _ in boxes[::w_grids]:
+                    row_count[y1:y2] += 1
+                for _, _, x1, x2 in boxes[:w_grids]:
+                    col_count[x1:x2] += 1
+            else:
+                row_weight, col_weight = (w.to(logits.device) for w in axis_weights)
+                for y1, y2, _, _ in boxes[::w_grids]:
+                    row_count[y1:y2] += row_weight
+                for _, _, x1, x2 in boxes[:w_grids]:
+                    col_count[x1:x2] += col_weight
+                weight = row_weight[:, None] * col_weight[None, :]
+        if weight is not None:  # uniform adds the logits as they are (mmseg's sums)
+            logits = logits * weight
         bottom = max(y2 for _, y2, _, _ in chunk)
         if bottom > top + band.shape[2]:
             grow = band.new_zeros((*band.shape[:2], bottom - top - band.shape[2], w_img))
