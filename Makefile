@@ -69,7 +69,7 @@ demo-data: venv
 ## worker per test file, so a file's shared fixtures are built once)
 TEST_WORKERS ?= 2
 test: venv
-	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "not bench"
+	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "not bench" --durations=15
 
 ## the tests of the benchmarks in benchmarks/ (marker bench; minutes on CPU), left out of test
 bench-test: venv

@@ -48,9 +48,10 @@ setup(
     long_description=(HERE / 'README.md').read_text() if (HERE / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     packages=find_packages(include=['artseg_mm', 'artseg_mm.*']),
-    # the zoomable viewer (OpenSeadragon) infer copies into its reports
+    # the viewers (OpenSeadragon, Annotorious) infer and the annotation viewer copy out
     package_data={'artseg_mm.visualization': ['static/openseadragon/*',
-                                              'static/openseadragon/images/*']},
+                                              'static/openseadragon/images/*',
+                                              'static/annotorious/*']},
     python_requires='>=3.9',
     install_requires=read_requirements('runtime'),
     extras_require={'tests': read_requirements('tests'),

@@ -59,6 +59,22 @@ def load_run_config(config: str, launcher: str, cfg_options: Optional[dict],
     return cfg
 
 
+def check_fine_tune_weights(cfg, config_path: str) -> None:
+    """A fine-tune config (``require_load_from = True``) without the weights to
+    start from would train from random weights under a fine-tune's short
+    schedule: refuse it, saying how to give them."""
+    if not cfg.get('require_load_from'):
+        return
+    start = cfg.get('load_from')
+    if not start:
+        raise ValueError(f'{config_path} fine-tunes trained weights: give them with '
+                         '--cfg-options load_from=CHECKPOINT (a work dir\'s best: python '
+                         'tools/misc/find_checkpoint.py WORK_DIR; or a model folder\'s '
+                         'model.safetensors)')
+    if not osp.isfile(start):
+        raise FileNotFoundError(f'load_from={start}: no such checkpoint file')
+
+
 def check_dataset_exists(dataset_cfg: ConfigDict) -> None:
     """Build the dataset once so a missing or broken one fails before the model.
 

@@ -27,6 +27,7 @@ import os.path as osp
 import sys
 import warnings
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -37,6 +38,8 @@ from artseg_mm.apis.measurements import DEFAULT_MIN_REGION_PX, measurement_recor
 from artseg_mm.apis.model_folder import sha256_of
 from artseg_mm.apis.provenance import model_provenance, tool_provenance, utc_now
 from artseg_mm.datasets.image_header import IMAGE_WARNINGS
+from artseg_mm.interchange.collection import CollectionExport
+from artseg_mm.interchange.exports import FORMATS
 from artseg_mm.datasets.image_resolution import (read_resolution, resolution_from_dpi,
                                                  resolution_from_px_per_mm, swap_axes)
 from artseg_mm.datasets.orientation import (TURNED_ORIENTATIONS, ExifOrientationWarning,
@@ -52,6 +55,7 @@ from artseg_mm.visualization.scan_report import (RUN_FILE, OutputLock, ScanRepor
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
 WINDOW_BAR_FROM = 16  # show a progress bar over windows from this many on
+EXPORTS = 'exports'  # folder of --export's files in OUT
 ZOOM_FROM = 2048  # longest side from which a scan gets a zoomable view (overlays: 1024)
 
 
@@ -107,6 +111,15 @@ def parse_args(argv=None):
     parser.add_argument('--zoom-from', type=int, default=ZOOM_FROM,
                         help='write a zoomable deep-zoom view for images whose longest '
                         f'side is at least this (px; default {ZOOM_FROM}; 0: never)')
+    parser.add_argument('--export', type=export_formats, default=(),
+                        metavar='FORMAT[,FORMAT]',
+                        help='also write the masks for other tools, under OUT/exports: '
+                        f'{", ".join(FORMATS)} (GeoJSON for QGIS/QuPath, one COCO JSON, '
+                        'one CVAT Segmentation mask 1.1 zip, Label Studio predictions, '
+                        'IIIF/W3C annotation pages)')
+    parser.add_argument('--iiif-canvas', metavar='TEMPLATE',
+                        help='the IIIF canvas id the annotations target, {name} filled in '
+                        "with each image's name (e.g. https://example.org/iiif/{name}/canvas/1)")
     parser.add_argument('--plain-model', action='store_true',
                         help='predict with the model as built, without the inference '
                         'speed-ups (artseg_mm.acceleration.optimize_for_inference)')
@@ -121,6 +134,8 @@ def parse_args(argv=None):
         parser.error(f'--min-region-px must be >= 1, got {args.min_region_px}')
     if not 0 < args.unsure_below < 1:
         parser.error(f'--unsure-below must be between 0 and 1, got {args.unsure_below}')
+    if args.iiif_canvas is not None and 'iiif' not in args.export:
+        parser.error('--iiif-canvas names the canvas of IIIF annotations: add --export iiif')
     if args.resume and args.force:
         parser.error('--resume continues the run in --out, --force replaces it: choose one')
     if args.resume and args.random_weights:
@@ -132,6 +147,16 @@ def parse_args(argv=None):
                      '(or a work dir or model folder as --model); --random-weights segments '
                      'with untrained weights, only to try the tool')
     return args
+
+
+def export_formats(text: str):
+    """``--export geojson,coco``: the names, each checked."""
+    names = tuple(dict.fromkeys(n.strip().lower() for n in text.split(',') if n.strip()))
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f'unknown export format {", ".join(unknown) or text!r}; '
+                                         f'choose from {", ".join(FORMATS)}')
+    return names
 
 
 def collect_inputs(inputs, recursive: bool = False):
@@ -265,7 +290,31 @@ def mask_options(args) -> dict:
     return dict(plain_model=args.plain_model, recursive=args.recursive,
                 apply_exif=args.apply_exif, dpi=args.dpi, px_per_mm=args.px_per_mm,
                 min_region_px=args.min_region_px, unsure_below=args.unsure_below,
-                zoom_from=args.zoom_from)
+                zoom_from=args.zoom_from, export=','.join(args.export),
+                iiif_canvas=args.iiif_canvas)
+
+
+def image_name(path: str, relative) -> str:
+    """How exports name an image's file (COCO ``file_name``, Label Studio
+    ``data.image``): its path under the searched folder, else its file name, so
+    the files stay valid on another machine with the images in one folder."""
+    return (relative or osp.basename(path)).replace(os.sep, '/')
+
+
+def export_restored(exports, out_dir: str, row: dict, name: str, image: str) -> None:
+    """Add the mask of an image a resumed run had finished to the exports."""
+    mask = cv2.imread(osp.join(out_dir, row['mask']), cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        raise SystemExit(f"infer: --resume: cannot read {row['mask']} in {out_dir} for the "
+                         'exports; start a new --out or use --force')
+    scale = (row.get('measures') or {}).get('scale') or {}
+    exports.add(mask, name, image_path=image, px_per_mm=scale.get('px_per_mm'))
+
+
+def model_version(provenance: dict) -> str:
+    """How exports name the model: its name and the start of its weights' sha256."""
+    model = provenance['model']
+    return f"{model['name']}@{str(model['weights_sha256'])[:12]}"
 
 
 def given_resolution(args):
@@ -314,6 +363,10 @@ def segment(args, inputs, inferencer, run: dict) -> int:
     report = ScanReport(args.out, inferencer.classes, inferencer.palette, provenance,
                         zoom_from=args.zoom_from or None)
     given = given_resolution(args)
+    exports = CollectionExport(osp.join(args.out, EXPORTS), inferencer.classes,
+                               inferencer.palette, args.export,
+                               model_version=model_version(provenance),
+                               iiif_canvas=args.iiif_canvas) if args.export else None
     resumed = 0
     for path, relative in tqdm(inputs, desc='images', unit='img'):
         name = report.name_for(path, relative)
@@ -321,6 +374,8 @@ def segment(args, inputs, inferencer, run: dict) -> int:
         if done is not None:
             report.restore(done)
             resumed += 1
+            if exports is not None:  # the collection files are rebuilt from every mask
+                export_restored(exports, args.out, done, name, image_name(path, relative))
             continue
         try:
             image, transparent, notes, orientation = load_oriented(args, inferencer, path)
@@ -351,8 +406,15 @@ def segment(args, inputs, inferencer, run: dict) -> int:
             px_per_mm=resolution[:2] if resolution is not None else None)
         report.add(path, image, prediction.ids, name, notes=notes,
                    confidence=prediction.confidence, measures=measures, review=review)
+        if exports is not None:
+            exports.add(prediction.ids, name, image_path=image_name(path, relative),
+                        px_per_mm=resolution[:2] if resolution is not None else None)
         del image, prediction, transparent
     report.finish()
+    if exports is not None:
+        written = exports.finish()
+        print(f'infer: exports in {osp.join(args.out, EXPORTS)}: ' + ', '.join(
+            f'{fmt} {path}' for fmt, path in written.items()))
     if args.resume:
         print(f'infer: resumed: {resumed} of {len(inputs)} images were already done')
     done = sum(row['status'] == 'ok' for row in report.rows)

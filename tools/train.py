@@ -10,6 +10,7 @@
 * ``--tensorboard``: TensorBoard events beside the local scalar logs.
 """
 import argparse
+import sys
 
 from mmengine.runner import Runner
 
@@ -18,7 +19,7 @@ from artseg_mm.engine import close_distributed, prepare_cpu_distributed
 from artseg_mm.engine.optim_wrapper import enable_amp
 from artseg_mm.checkpoints import plan_resume
 from artseg_mm.cli import (add_cfg_options, add_launcher_options, check_dataset_exists,
-                           load_run_config, parse_launch_args)
+                           check_fine_tune_weights, load_run_config, parse_launch_args)
 from artseg_mm.visualization.backends import add_tensorboard
 from mmseg.registry import RUNNERS
 
@@ -47,6 +48,12 @@ def main():
 
     cfg = load_run_config(args.config, args.launcher, args.cfg_options, args.work_dir)
 
+    try:
+        if not args.resume:  # a resumed run continues from its own checkpoint
+            check_fine_tune_weights(cfg, args.config)
+    except (ValueError, FileNotFoundError) as error:
+        print(f'train: {error}', file=sys.stderr)
+        sys.exit(2)
     check_dataset_exists(cfg.train_dataloader.dataset)
     if args.amp:
         enable_amp(cfg)

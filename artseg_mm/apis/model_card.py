@@ -232,10 +232,13 @@ def _test_section(tables: Optional[dict], data: dict, facts: dict,
 
 
 def trained_on_synthetic_data(data: dict) -> bool:
-    """True when the data summary's records say the demo generator made the data."""
+    """True when the data summary's records say the demo generator made the data,
+    the model's own or that of the weights it was fine-tuned from."""
     from ..data_prep.demo_generator import GENERATOR_NAME
     settings = ((data.get('records') or {}).get(layout.META_JSON) or {}).get('settings') or {}
-    return settings.get('generator') == GENERATOR_NAME
+    start = (data.get('started_from') or {}).get('data')
+    return settings.get('generator') == GENERATOR_NAME or bool(
+        start and trained_on_synthetic_data(start))
 
 
 def limitations(data: dict, tables: Optional[dict], classes: dict) -> List[str]:
@@ -248,7 +251,9 @@ def limitations(data: dict, tables: Optional[dict], classes: dict) -> List[str]:
              'resolutions far from the training scale or damage types outside its classes '
              'are not covered and fail without warning.']
     if trained_on_synthetic_data(data):
-        lines.append(SYNTHETIC_DATA_LIMITATION)
+        lines.append(SYNTHETIC_DATA_LIMITATION if not data.get('started_from') else
+                     'Trained on, or fine-tuned from weights trained on, synthetic demo '
+                     'images: it is not a model for real scans.')
     if tuple(classes['classes']) == tuple(BINARY_CLASSES) and data.get('train_class_share'):
         share = data['train_class_share'][BINARY_CLASSES[DAMAGE_CLASS_INDEX_BINARY]]
         lines.append(f'Damage is {100 * share:.1f}% of the training pixels: thin or faint '

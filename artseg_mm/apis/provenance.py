@@ -15,7 +15,7 @@ import os.path as osp
 import platform
 from typing import List, Optional
 
-from ..datasets.data_summary import describe_split, read_records, split_datasets
+from ..datasets.data_summary import light_data_summary
 from .model_card import LIMITATIONS_HEADING, limitations, trained_on_synthetic_data
 from .model_folder import CARD, DATA_SUMMARY, is_model_folder
 
@@ -31,22 +31,6 @@ def _card_limitations(folder: str) -> Optional[List[str]]:
         return None
     section = text.split(LIMITATIONS_HEADING, 1)[1].split('\n## ', 1)[0]
     return [line[2:].strip() for line in section.splitlines() if line.startswith('- ')]
-
-
-def _data_of_config(cfg) -> dict:
-    """What a config says of its training data, and the data root's records when
-    it is on this machine (no pass over the images: that is the card's job)."""
-    try:
-        datasets = split_datasets(cfg)
-    except ValueError:  # an exported or hand-made config without a train split
-        return dict(found=False, note='the config names no training data')
-    data_root = datasets['train'].get('data_root')
-    data = dict(data_root=data_root,
-                splits={split: describe_split(d) for split, d in datasets.items()})
-    data['found'] = bool(data_root) and osp.isdir(data_root)
-    if data['found']:
-        data['records'] = read_records(data_root)
-    return data
 
 
 def _data_of_folder(folder: str) -> dict:
@@ -71,6 +55,13 @@ def _training_data_brief(data: dict) -> dict:
         brief['images'] = images
     if data.get('note'):
         brief['note'] = data['note']
+    start = data.get('started_from')
+    if start:
+        brief['started_from'] = dict(weights=start['weights'])
+        if start.get('data'):
+            brief['started_from']['training_data'] = _training_data_brief(start['data'])
+        if start.get('note'):
+            brief['started_from']['note'] = start['note']
     return brief
 
 
@@ -85,7 +76,7 @@ def model_provenance(source: str, model, weights_sha256: str) -> dict:
     source = str(source)
     kind = ('model folder' if is_model_folder(source) else 'work dir' if osp.isdir(source)
             else 'exported model' if hasattr(model, 'format') else 'config')
-    data = _data_of_folder(source) if kind == 'model folder' else _data_of_config(model.cfg)
+    data = _data_of_folder(source) if kind == 'model folder' else light_data_summary(model.cfg)
     classes = dict(classes=list(model.dataset_meta['classes']))
     card = _card_limitations(source) if kind == 'model folder' else None
     weights = getattr(model, 'checkpoint_path', None) or getattr(model, 'path', None)

@@ -76,6 +76,59 @@ def count_class_pixels(dataset, num_classes: int, ignore_index: int = 255) -> np
     return counts
 
 
+# work dirs followed back through load_from (a fine-tune of a fine-tune of ...)
+MAX_START_DEPTH = 4
+
+
+def started_from(cfg: Config, depth: int = 0) -> Optional[dict]:
+    """The weights a run started from (``load_from``) and, where they lie in a
+    work dir or model folder on this machine, what that run was trained on.
+
+    Why: a fine-tune inherits what its starting weights learned, so a model
+    fine-tuned on a few corrected masks from weights trained on synthetic demo
+    images is still a demo model; its card and reports must say so. A work
+    dir's config dump is a local file of one's own runs (read as mmseg reads
+    it); a model folder's ``data_summary.json`` is data.
+    """
+    start = cfg.get('load_from')
+    if not start:
+        return None
+    record = dict(weights=str(start))
+    folder = osp.dirname(str(start))
+    summary = osp.join(folder, 'data_summary.json')
+    dumps = sorted(n for n in os.listdir(folder) if n.endswith('.py')) \
+        if osp.isdir(folder) else []
+    if osp.isfile(summary):
+        with open(summary, encoding='utf-8') as f:
+            record['data'] = json.load(f)
+    elif len(dumps) == 1 and depth < MAX_START_DEPTH:
+        parent = Config.fromfile(osp.join(folder, dumps[0]))
+        record['data'] = light_data_summary(parent, depth + 1)
+    else:
+        record['note'] = ('not a work dir or model folder on this machine: what those '
+                          'weights were trained on is unknown')
+    return record
+
+
+def light_data_summary(cfg: Config, depth: int = 0) -> dict:
+    """What a config says of its training data and the data root's records,
+    without a pass over the images, and where its weights started from."""
+    try:
+        datasets = split_datasets(cfg)
+    except ValueError:  # an exported or hand-made config without a train split
+        return dict(found=False, note='the config names no training data')
+    data_root = datasets['train'].get('data_root')
+    data = dict(data_root=data_root,
+                splits={split: describe_split(d) for split, d in datasets.items()})
+    data['found'] = bool(data_root) and osp.isdir(data_root)
+    if data['found']:
+        data['records'] = read_records(data_root)
+    start = started_from(cfg, depth)
+    if start is not None:
+        data['started_from'] = start
+    return data
+
+
 def training_data_summary(cfg: Config, ignore_index: int = 255) -> dict:
     """The data a run's config names, as JSON-ready dict.
 
@@ -108,4 +161,7 @@ def training_data_summary(cfg: Config, ignore_index: int = 255) -> dict:
     summary['train_class_pixels'] = {c: int(n) for c, n in zip(classes, counts)}
     summary['train_class_share'] = {c: (float(n) / total if total else 0.0)
                                     for c, n in zip(classes, counts)}
+    start = started_from(cfg)
+    if start is not None:
+        summary['started_from'] = start
     return summary

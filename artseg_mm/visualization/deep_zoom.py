@@ -278,7 +278,8 @@ show.addEventListener('change', applyDamage);
 opacity.addEventListener('input', applyDamage);
 """
 
-_STYLE = """
+# the layout of the project's viewer pages: a header with a legend over a full-page viewer
+VIEWER_STYLE = """
 html, body {margin: 0; height: 100%; font-family: sans-serif; font-size: 14px}
 body {display: flex; flex-direction: column}
 header {padding: 6px 10px; display: flex; flex-wrap: wrap; gap: 6px 18px; align-items: center}
@@ -287,7 +288,8 @@ header h1 {font-size: 16px; margin: 0}
 .legend {list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 4px 12px}
 .swatch {display: inline-block; width: 12px; height: 12px; margin-right: 4px;
          border: 1px solid #000; vertical-align: middle}
-.note {color: #555; font-size: 12px}
+"""
+_STYLE = VIEWER_STYLE + """.note {color: #555; font-size: 12px}
 """
 
 

@@ -136,6 +136,11 @@ def _data_text(data: dict) -> str:
         text += '; images: ' + ', '.join(f'{k} {v}' for k, v in data['images'].items())
     if not data.get('found'):
         text += '; ' + str(data.get('note') or 'not on this machine')
+    start = data.get('started_from')
+    if start:
+        text += f"; fine-tuned from {start['weights']}"
+        if start.get('training_data'):
+            text += f" (trained on {_data_text(start['training_data'])})"
     return text
 
 

@@ -19,6 +19,8 @@ mirrors the input tree)::
                               deep-zoom tiles in a zoomable viewer (from disk)
     summary.csv / .json       per file: size, scale, transparent pixels, per class
                               pixels, % of opaque pixels, mm^2, regions, lengths
+    exports/                  with --export: the masks as GeoJSON, COCO, CVAT, Label
+                              Studio and IIIF files (artseg_mm.interchange.collection)
     provenance.json           model, training data, limitations, options, tool
                               versions and date (also in summary.json)
     index.html                thumbnails, the summary and the provenance; opens
@@ -50,7 +52,7 @@ RECORDS = 'records'
 RUN_FILE = 'run.json'
 PROVENANCE_FILE = 'provenance.json'
 IMAGE_FOLDERS = ('masks', 'palette_masks', 'confidence', 'overlays', 'thumbs', 'pages', 'zoom')
-OUTPUT_ENTRIES = IMAGE_FOLDERS + ('summary.csv', 'summary.json', 'index.html',
+OUTPUT_ENTRIES = IMAGE_FOLDERS + ('exports', 'summary.csv', 'summary.json', 'index.html',
                                   PROVENANCE_FILE, OSD_DIR_NAME, RECORDS, RUN_FILE)
 LOCK_FILE = '.infer.lock'
 # longest output name stem (bytes): room for suffixes and extensions within 255

@@ -213,3 +213,31 @@ def test_large_scans_get_a_zoomable_view(synthetic_work_dir, collection, tmp_pat
     assert (out / 'zoom' / 'sheet' / 'image.dzi').is_file()
     assert (out / 'zoom' / 'sheet' / 'damage.dzi').is_file()
     assert 'zoomable view' in (out / row['page']).read_text()
+
+
+def test_a_fine_tune_inherits_what_its_starting_weights_were_trained_on(
+        synthetic_work_dir, collection, tmp_path):
+    """Corrected masks of real-looking data do not make a demo model a real one."""
+    checkpoint = synthetic_work_dir / 'best_mIoU_epoch_1.pth'
+    options = {f'{s}_dataloader.dataset.data_root': str(tmp_path / 'corrected')
+               for s in ('train', 'val', 'test')}
+    fine_tuned = write_work_dir(tmp_path, cfg_options=dict(options, load_from=str(checkpoint)))
+    out = tmp_path / 'out'
+    run_tool([PY, INFER, collection / 'box' / 'page.png', '--model', fine_tuned, '--out', out])
+    data = json.loads((out / 'provenance.json').read_text())['model']['training_data']
+    assert data['data_root'] == str(tmp_path / 'corrected') and data['synthetic'] is True
+    assert data['started_from']['weights'] == str(checkpoint)
+    assert data['started_from']['training_data']['synthetic'] is True
+    page = (out / 'index.html').read_text()
+    assert 'trained on synthetic demo images' in page and f'fine-tuned from {checkpoint}' in page
+
+
+def test_the_fine_tune_config_refuses_to_start_without_weights(tmp_path):
+    config = REPO / 'configs' / 'demo' / 'convnext_tiny_upernet_demo_finetune.py'
+    proc = run_tool([PY, REPO / 'tools' / 'train.py', config, '--work-dir', tmp_path],
+                    check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert 'fine-tunes trained weights: give them with --cfg-options load_from=' in proc.stderr
+    proc = run_tool([PY, REPO / 'tools' / 'train.py', config, '--work-dir', tmp_path,
+                     '--cfg-options', f'load_from={tmp_path / "none.pth"}'], check=False)
+    assert proc.returncode == 2 and 'none.pth: no such checkpoint file' in proc.stderr
