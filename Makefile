@@ -37,7 +37,7 @@ ckpt = $$($(PY) tools/misc/find_checkpoint.py $(WORK)/$(1))
 .PHONY: venv demo demo-all demo-data test train-convnext train-swin train-coat \
 	train-resnet50 train-all evaluate-convnext evaluate-swin evaluate-coat \
 	evaluate-resnet50 evaluate-all compare study folds visualize-attention cam benchmark \
-	bench-test clean
+	bench-test e2e-test clean
 
 venv: $(STAMP)
 $(STAMP): setup.py requirements/runtime.txt requirements/tests.txt requirements/tensorboard.txt
@@ -69,7 +69,12 @@ demo-data: venv
 ## worker per test file, so a file's shared fixtures are built once)
 TEST_WORKERS ?= 2
 test: venv
-	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "not bench" --durations=15
+	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "not bench and not e2e" --durations=15
+
+## the long end-to-end runs (marker e2e: a killed training or collection resumed; minutes),
+## left out of test; .ci/run runs them after it
+e2e-test: venv
+	$(PY) -m pytest tests -q -n $(TEST_WORKERS) -m e2e
 
 ## the tests of the benchmarks in benchmarks/ (marker bench; minutes on CPU), left out of test
 bench-test: venv

@@ -21,6 +21,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'bench: a test of the benchmarks in benchmarks/; left out of make test '
         '(run them with make bench-test or -m bench)')
+    config.addinivalue_line(
+        'markers', 'e2e: a long end-to-end run (a killed training or collection resumed); '
+        'left out of make test, run by make e2e-test and by .ci/run')
 
 
 def pytest_collection_modifyitems(config, items):

@@ -315,6 +315,7 @@ def test_outputs_that_are_links_are_refused_before_anything_is_written(work_dir,
     assert (elsewhere / 'photo.png').is_file()
 
 
+@pytest.mark.e2e
 def test_a_killed_collection_resumes_to_the_outputs_of_an_uninterrupted_run(
         work_dir, tiny_demo_root, tmp_path):
     """SIGKILL part-way through 20 images, then --resume: every output file equals an

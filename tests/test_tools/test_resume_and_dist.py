@@ -5,6 +5,7 @@ import signal
 import subprocess
 import textwrap
 
+import pytest
 import torch
 
 from artseg_mm.checkpoints import load_checkpoint_file
@@ -52,6 +53,7 @@ def final_state(work_dir):
     return load_checkpoint_file(str(work_dir / f'epoch_{EPOCHS}.pth'))
 
 
+@pytest.mark.e2e
 def test_killed_run_resumes_to_the_same_result(tiny_demo_root, tmp_path):
     reference = tmp_path / 'uninterrupted'
     train(reference, tiny_demo_root)
@@ -178,6 +180,7 @@ def tiny_train(work_dir, data_root, epochs, *options, config=CONFIG, extra=(), e
                     env_extra=env_extra, check=check)
 
 
+@pytest.mark.e2e
 def test_kill_during_a_save_with_the_demo_checkpoint_settings(tiny_demo_root, tmp_path):
     """max_keep_ckpts=1 (the demo configs'): the old checkpoint outlives the killed save."""
     (tmp_path / 'hookmod').mkdir()
