@@ -7,7 +7,6 @@ dataset; re-running with the same arguments writes byte-identical files. What it
 ``artseg_mm.datasets.layout``'s data root plus ``summary.json``. It is library code used by
 ``tools/dataset_converters/artefact.py``; mmseg ships no converter for this dataset.
 """
-import os
 import os.path as osp
 from pathlib import Path
 from typing import List, Optional
@@ -145,28 +144,8 @@ def _check_output(out: Path, force: bool) -> None:
         raise ConversionError(
             f'--out {out} is the current folder (or one above it): the output folder is '
             'replaced as a whole, so give a folder of its own, e.g. --out data/artefact')
-    if out.is_symlink():
-        raise ConversionError(
-            f'--out {out} is a symbolic link (to {os.readlink(out)}): the output folder is '
-            'replaced as a whole, which would replace the link and leave its target empty; '
-            'give the target folder itself')
-    if out.exists() and not out.is_dir():
-        raise ConversionError(f'output {out} exists and is not a folder')
-    if not (out.is_dir() and any(out.iterdir())):
-        return
-    if not force:
-        raise ConversionError(
-            f'output folder {out} is not empty; pass --force to replace it')
-    try:
-        written_by = layout.read_meta(out).get('converter')
-    except (OSError, ValueError):  # unreadable: not a folder this converter wrote
-        written_by = None
-    if written_by != CONVERTER_NAME:
-        held = ', '.join(sorted(p.name for p in out.iterdir())[:5])
-        raise ConversionError(
-            f'--force replaces only a folder this converter wrote (a meta.json naming '
-            f'{CONVERTER_NAME}); {out} is not one (it holds {held}). Choose another --out, '
-            'or empty it yourself.')
+    layout.check_replaceable(out, force, CONVERTER_NAME, 'a folder this converter',
+                             ConversionError)
 
 
 def print_summary(summary: dict, out: Path):

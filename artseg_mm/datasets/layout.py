@@ -21,6 +21,7 @@ dataset.
 import csv
 import io
 import json
+import os
 import os.path as osp
 import shutil
 from contextlib import contextmanager
@@ -179,6 +180,34 @@ def label_mode_on_disk(root) -> str:
 
 
 # ---------------------------------------------------------------------- atomic writing
+def check_replaceable(out: Path, force: bool, writer: str, kind: str,
+                      error: Type[Exception]) -> None:
+    """Refuse ``out`` as the output of ``writer`` unless it is absent, empty, or, with
+    ``force``, a data root ``writer`` wrote (its ``meta.json`` names it in
+    ``converter``): a link (replacing it would leave its target empty), a file and a
+    folder of the user's are never replaced. ``kind`` names what the writer writes in
+    the message ('a folder this converter'); ``error`` is the writer's error type."""
+    if out.is_symlink():
+        raise error(f'--out {out} is a symbolic link (to {os.readlink(out)}): the output '
+                    'folder is replaced as a whole, which would replace the link and leave '
+                    'its target empty; give the target folder itself')
+    if out.exists() and not out.is_dir():
+        raise error(f'--out {out} exists and is not a folder')
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    if not force:
+        raise error(f'--out {out} is not empty; pass --force to replace it')
+    try:
+        written_by = read_meta(out).get('converter')
+    except (OSError, ValueError):  # unreadable: not a folder this writer wrote
+        written_by = None
+    if written_by != writer:
+        held = ', '.join(sorted(p.name for p in out.iterdir())[:5])
+        raise error(f'--force replaces only {kind} wrote (a meta.json naming {writer}); '
+                    f'{out} is not one (it holds {held}). Choose another --out, or empty '
+                    'it yourself.')
+
+
 @contextmanager
 def written_atomically(out, writer: str,
                        error: Type[Exception] = FileExistsError) -> Iterator[Path]:

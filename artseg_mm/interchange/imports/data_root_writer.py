@@ -11,7 +11,6 @@ The image is used as stored, as everywhere in the project (``artseg_mm.datasets.
 a PNG is copied as it is, another format decoded unchanged and written as PNG. A sample id
 with folders (``box_2/page``) is written in the same folders under each split folder.
 """
-import os
 import shutil
 from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Sequence
@@ -52,25 +51,8 @@ def check_output(out: Path, force: bool, sources: Sequence[Path]) -> None:
         if out_abs == path or out_abs in path.parents:
             raise ImportUsageError(f'--out {out} is {what} ({path}) or a folder above it: the '
                                    'output folder is replaced as a whole; give one of its own')
-    if out.is_symlink():
-        raise ImportUsageError(f'--out {out} is a symbolic link (to {os.readlink(out)}): '
-                               'replacing it would leave its target empty; give the target')
-    if out.exists() and not out.is_dir():
-        raise ImportUsageError(f'--out {out} exists and is not a folder')
-    if not (out.is_dir() and any(out.iterdir())):
-        return
-    if not force:
-        raise ImportUsageError(f'--out {out} is not empty; pass --force to replace it')
-    try:
-        written_by = layout.read_meta(out).get('converter')
-    except (OSError, ValueError):  # unreadable: not a folder this importer wrote
-        written_by = None
-    if written_by != IMPORTER_NAME:
-        held = ', '.join(sorted(p.name for p in out.iterdir())[:5])
-        raise ImportUsageError(
-            f'--force replaces only a data root this importer wrote (a meta.json naming '
-            f'{IMPORTER_NAME}); {out} is not one (it holds {held}). Choose another --out, '
-            'or empty it yourself')
+    layout.check_replaceable(out, force, IMPORTER_NAME, 'a data root this importer',
+                             ImportUsageError)
 
 
 def output_folders(out: Path) -> List[Path]:
