@@ -84,3 +84,13 @@ def check_dataset_exists(dataset_cfg: ConfigDict) -> None:
     """
     init_default_scope('mmseg')
     DATASETS.build(dataset_cfg)
+
+
+def check_pretrained_weights(cfg: Config) -> None:
+    """Fail before the model is built when the backbone's pretrained weights can be
+    read from nowhere (no hub on a cluster node, a wrong folder or file): the
+    message names the weights and the two ways out."""
+    from .models.backbones.pretrained_weights import weights_source
+    backbone = cfg.model.get('backbone') or {}
+    if 'model_name' in backbone:
+        weights_source(backbone)

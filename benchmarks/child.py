@@ -18,7 +18,7 @@ from typing import List, Optional
 
 from .study_configs import REPO_ROOT
 
-SCRIPTS = ('peers', 'slide', 'scan')
+SCRIPTS = ('peers', 'slide', 'scan', 'int8')
 RESULT_PREFIX = 'CHILD_RESULT '
 
 

@@ -10,8 +10,8 @@ our ResNet-50 U-Net, with our config's loss) and mmseg's native twin where
 parameters, GFLOPs of one forward at ``--infer-size`` (compare.py's convention,
 ``artseg_mm.study.flops``), the training-step time (ours with the optimizer
 its config builds, the peers with PyTorch's default AdamW), the inference time,
-peak memory (a fresh subprocess per model and phase: peak RSS on CPU,
-``torch.cuda.max_memory_allocated`` on CUDA), ours / peer ratios, and how far
+peak memory (per model and phase: peak RSS of a fresh subprocess on CPU,
+``torch.cuda.max_memory_allocated`` after a reset on CUDA), ours / peer ratios, and how far
 each model's bf16 logits are from its fp32 ones. Timed in fp32 and, on a CPU
 with bf16 kernels, under bf16 autocast, one precision at a time; warm-up, then
 ``--repeats`` rounds interleaved between the models, medians; threads fixed;
@@ -24,6 +24,7 @@ each spin a core.
 """
 import argparse
 import functools
+import gc
 import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
@@ -93,7 +94,7 @@ def header(settings, device) -> List[str]:
 # ----------------------------------------------------------------- rows
 @dataclass
 class Memory:
-    """Peak memory (MiB) of one step in a fresh process, and before the step."""
+    """Peak memory (MiB) of one step, and before the step (after the build)."""
     peak: float
     base: float
 
@@ -215,6 +216,25 @@ def measure_in_child(spec: dict, settings) -> dict:
     return dict(base=base, peak=peak_rss_mib())
 
 
+def measure_here(spec: dict, settings) -> dict:
+    """:func:`measure_in_child` in this process, its model and step freed after."""
+    result = measure_in_child(spec, settings)
+    gc.collect()
+    torch.cuda.empty_cache()
+    return result
+
+
+def memory_probe(settings, device) -> Callable[[dict], dict]:
+    """How a candidate's peak memory is taken. On a CPU a fresh process per model
+    and phase, since a process's peak RSS cannot be reset; on CUDA this process,
+    since the allocator's peak can (``reset_peak_memory_stats``) and a fresh
+    process per measurement (imports, CUDA context) costs minutes over the study's
+    models."""
+    if device.type == 'cuda':
+        return functools.partial(measure_here, settings=settings)
+    return functools.partial(run_in_child, 'peers', settings=settings)
+
+
 def our_levers(model) -> dict:
     """The speed options our model runs with: conv+BN folding, autocast dtype,
     channels-last, and how many 3x3 convs take NNPACK's Winograd path."""
@@ -251,9 +271,8 @@ def ratio_rows(encoder, cands, result, precisions, phases=('train', 'infer')) ->
 def measure_peers(settings, device,
                   child: Optional[Callable[[dict], dict]] = None) -> PeersResult:
     """Every encoder of ``--encoders``: its candidates timed and measured.
-    ``child(spec)`` measures peak memory in a fresh process (default:
-    :func:`benchmarks.child.run_in_child`)."""
-    child = child or functools.partial(run_in_child, 'peers', settings=settings)
+    ``child(spec)`` measures peak memory (default: :func:`memory_probe`'s)."""
+    child = child or memory_probe(settings, device)
     precisions = step_precisions(settings, device)
     columns = model_columns(settings, device)
     out = PeersResult()

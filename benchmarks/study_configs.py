@@ -78,7 +78,7 @@ def our_cfg(encoder: str, size: Optional[int], cfg_options: List[str]):
 def build_mm_model(cfg_model) -> nn.Module:
     """An mmseg segmentor from a model config, with plain BN in place of SyncBN
     (SyncBN needs a process group in training; the benchmarks run one process)."""
-    import artseg_mm  # noqa: F401  (mmcv.ops stand-in before mmseg.models)
+    import artseg_mm  # noqa: F401  (registers the project's modules)
     from mmengine.model import revert_sync_batchnorm
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules

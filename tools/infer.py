@@ -35,7 +35,7 @@ from artseg_mm.apis import ScanInferencer
 from artseg_mm.apis.confidence_review import DEFAULT_THRESHOLD, low_confidence_review
 from artseg_mm.apis.inferencer import DEFAULT_MAX_PIXELS
 from artseg_mm.apis.measurements import DEFAULT_MIN_REGION_PX, measurement_record
-from artseg_mm.apis.model_folder import sha256_of
+from artseg_mm.utils.hashing import sha256_of
 from artseg_mm.apis.provenance import model_provenance, tool_provenance, utc_now
 from artseg_mm.datasets.image_header import IMAGE_WARNINGS
 from artseg_mm.interchange.collection import CollectionExport

@@ -17,7 +17,7 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import artseg_mm  # noqa: F401  (registers modules, installs compat)
+import artseg_mm  # noqa: F401  (registers modules, the weights-only checkpoint loader)
 from artseg_mm.engine import close_distributed, prepare_cpu_distributed
 from artseg_mm.cli import (add_cfg_options, add_launcher_options, check_dataset_exists,
                            load_run_config, parse_launch_args)

@@ -7,19 +7,26 @@
 * ``--launcher pytorch`` on CPU-only machines (gloo), as ``dist_train.sh`` uses;
 * ``--resume`` that continues from the run's own newest complete checkpoint and says
   which file it uses (not a ``load_from`` the config carries);
-* ``--tensorboard``: TensorBoard events beside the local scalar logs.
+* ``--tensorboard``: TensorBoard events beside the local scalar logs;
+* ``--dry-run``: the preflight check (data, class weights, pretrained weights,
+  device, disk, a few timed steps) and the run's plan, without training;
+* one message and exit 2, before any work, for a missing data root or pretrained
+  weights that cannot be read (a node without internet).
 """
 import argparse
 import sys
 
 from mmengine.runner import Runner
 
-import artseg_mm  # noqa: F401  (registers modules, installs compat)
+import artseg_mm  # noqa: F401  (registers modules, the weights-only checkpoint loader)
 from artseg_mm.engine import close_distributed, prepare_cpu_distributed
 from artseg_mm.engine.optim_wrapper import enable_amp
 from artseg_mm.checkpoints import plan_resume
 from artseg_mm.cli import (add_cfg_options, add_launcher_options, check_dataset_exists,
-                           check_fine_tune_weights, load_run_config, parse_launch_args)
+                           check_fine_tune_weights, check_pretrained_weights,
+                           load_run_config, parse_launch_args)
+from artseg_mm.engine.preflight import run_preflight
+from artseg_mm.models.backbones.pretrained_weights import PretrainedWeightsUnavailable
 from artseg_mm.visualization.backends import add_tensorboard
 from mmseg.registry import RUNNERS
 
@@ -38,6 +45,10 @@ def parse_args():
         '--tensorboard', action='store_true', default=False,
         help='also write TensorBoard events (<work_dir>/<timestamp>/vis_data); '
         'needs pip install -e ".[tensorboard]"')
+    parser.add_argument(
+        '--dry-run', action='store_true', default=False,
+        help='check data, class weights, pretrained weights, device, AMP and disk, time a '
+        'few training steps and print the plan, without training (exit 1 if a check fails)')
     add_cfg_options(parser)
     add_launcher_options(parser)
     return parse_launch_args(parser)
@@ -48,13 +59,20 @@ def main():
 
     cfg = load_run_config(args.config, args.launcher, args.cfg_options, args.work_dir)
 
+    if args.dry_run:
+        report = run_preflight(cfg, amp=args.amp)
+        print('\n'.join(report.lines()))
+        sys.exit(0 if report.passed else 1)
     try:
         if not args.resume:  # a resumed run continues from its own checkpoint
             check_fine_tune_weights(cfg, args.config)
-    except (ValueError, FileNotFoundError) as error:
+        check_dataset_exists(cfg.train_dataloader.dataset)
+        # a resumed run too: the model is built (and its pretrained weights read)
+        # before the checkpoint is loaded over them
+        check_pretrained_weights(cfg)
+    except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as error:
         print(f'train: {error}', file=sys.stderr)
         sys.exit(2)
-    check_dataset_exists(cfg.train_dataloader.dataset)
     if args.amp:
         enable_amp(cfg)
     if args.tensorboard:

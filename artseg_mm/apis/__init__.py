@@ -1,12 +1,13 @@
 """Inference APIs: build a trained segmentor once, apply it to images and scans.
 
-``from artseg_mm.apis import init_model, inference_model`` works on mmcv-lite
-with nothing imported before (importing the package installs the
-compatibility layer first). mmseg's own ``mmseg.apis.init_model``,
-``inference_model`` and ``MMSegInferencer`` also work on our configs once
-``artseg_mm`` is imported.
+``from artseg_mm.apis import init_model, inference_model`` works with nothing
+imported before. mmseg's own ``mmseg.apis.init_model`` and ``inference_model``
+also work on our configs once ``artseg_mm`` is imported (a config's
+``custom_imports`` does it); ``MMSegInferencer`` finds the loading steps by exact
+type name, so on our configs use its subclass :class:`ArtSegInferencer`.
 """
 from .inferencer import ScanInferencer, image_loader
+from .mmseg_inferencer import ArtSegInferencer
 from .model_folder import is_model_folder, open_model_folder
 from .model_loader import (build_segmentor, config_dataset_meta, find_config_dump,
                            inference_model_cfg, init_model, resolve_model_source)
@@ -21,8 +22,8 @@ def inference_model(model, img):
     return mmseg_inference_model(model, img)
 
 
-__all__ = ['ScanInferencer', 'WindowModel', 'build_segmentor', 'config_dataset_meta',
-           'count_windows', 'find_config_dump', 'image_loader', 'inference_model',
+__all__ = ['ArtSegInferencer', 'ScanInferencer', 'WindowModel', 'build_segmentor',
+           'config_dataset_meta', 'count_windows', 'find_config_dump', 'image_loader', 'inference_model',
            'inference_model_cfg', 'init_model', 'is_model_folder', 'open_model_folder',
            'package_model', 'predict_class_ids', 'resolve_model_source',
            'segmentor_window_model']

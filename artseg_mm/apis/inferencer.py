@@ -14,9 +14,9 @@ from typing import Callable, Optional, Tuple, Union
 import numpy as np
 import torch.nn as nn
 
-from ..compat.mmseg_inference import is_step_of
 from ..datasets.artefact_classes import IGNORE_INDEX
 from .model_loader import ModelSource, init_model
+from .pipeline_steps import is_step_of
 from ..models.segmentors.sliding_window import window_blend
 from .scan_inference import ScanPrediction, count_windows, predict_scan
 

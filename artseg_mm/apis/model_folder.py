@@ -11,11 +11,12 @@ summaries. ``artseg_model.json`` marks the folder as one
 sha256. Reading checks the files the model is built from against it. Version 1
 folders carried a Python ``config.py``; they are refused, not run.
 """
-import hashlib
 import json
 import os.path as osp
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Union
+
+from ..utils.hashing import sha256_of
 
 MANIFEST = 'artseg_model.json'
 FORMAT = 'artseg-mm model folder'
@@ -39,14 +40,6 @@ class ModelFolder(NamedTuple):
     config: str
     weights: str
     dataset_meta: dict
-
-
-def sha256_of(path: Union[str, Path], block: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(block), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def manifest_record(folder: Union[str, Path], files: List[str], **extra) -> dict:

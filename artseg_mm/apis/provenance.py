@@ -80,12 +80,31 @@ def model_provenance(source: str, model, weights_sha256: str) -> dict:
     classes = dict(classes=list(model.dataset_meta['classes']))
     card = _card_limitations(source) if kind == 'model folder' else None
     weights = getattr(model, 'checkpoint_path', None) or getattr(model, 'path', None)
-    return dict(name=osp.basename(osp.normpath(source)), kind=kind, source=source,
+    quantization = None
+    if kind == 'exported model':
+        from ..deployment.quantize import quantization_record
+        quantization = quantization_record(model.metadata)
+    extra = {} if quantization is None else dict(quantization=quantization)
+    notes = card if card is not None else limitations(data, None, classes)
+    if quantization is not None:
+        notes = list(notes) + [int8_limitation(quantization)]
+    return dict(name=osp.basename(osp.normpath(source)), kind=kind, source=source, **extra,
                 weights=weights, weights_sha256=weights_sha256,
                 classes=classes['classes'], training_data=_training_data_brief(data),
-                limitations=card if card is not None else limitations(data, None, classes),
+                limitations=notes,
                 limitations_from='the model card' if card is not None else
                 'the training data records')
+
+
+def int8_limitation(quantization: dict) -> str:
+    """One sentence on what int8 changes, from the file's quantization record."""
+    measured = quantization.get('agreement')
+    if not measured:
+        return ('Quantized to int8 (calibrated on ' + quantization['calibration'] + '); how '
+                'far its masks are from the float32 model\'s was not measured.')
+    return (f"Quantized to int8 (calibrated on {quantization['calibration']}): its masks "
+            f"differ from the float32 model's on {measured['changed_percent']}% of the pixels "
+            f"of {measured['split']} ({measured['images']} images).")
 
 
 def tool_provenance() -> dict:

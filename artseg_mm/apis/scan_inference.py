@@ -85,21 +85,17 @@ def _window_blend(model: Union[nn.Module, WindowModel]) -> str:
 
 def window_normaliser(pre: nn.Module, device) -> Callable[[np.ndarray], torch.Tensor]:
     """uint8 HxWx3 window -> the (3, h, w) float tensor the data preprocessor
-    ``pre`` would make of it (channel swap, then float, then mean/std: the same ops)."""
+    ``pre`` makes of it, by calling ``pre`` itself (channel swap, float, mean/std):
+    what its options are called inside it differs between mmengine releases. A
+    preprocessor that leaves the dtype (mmengine's ``BaseDataPreprocessor``) gets
+    the float cast the segmentor's own path applies."""
     if getattr(pre, 'test_cfg', None):
         raise ValueError('scan inference does not support a data_preprocessor.test_cfg '
                          '(padding of the whole image); remove it from the config')
-    swap = getattr(pre, 'channel_conversion', False)
-    normalise = getattr(pre, '_enable_normalize', False)
 
     def to_input(window: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(window.transpose(2, 0, 1))).to(device)
-        if swap:
-            x = x[[2, 1, 0], ...]
-        x = x.float()
-        if normalise:
-            x = (x - pre.mean) / pre.std
-        return x
+        return pre(dict(inputs=[x]), training=False)['inputs'][0].float()
     return to_input
 
 

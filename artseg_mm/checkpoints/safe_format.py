@@ -152,10 +152,13 @@ def load_checkpoint_file(filename: str, map_location=None) -> Any:
 def install_weights_only_loader() -> None:
     """Route mmengine's local-file checkpoint loading through :func:`load_checkpoint_file`.
 
-    mmengine's ``load_from_local`` calls ``torch.load`` without
-    ``weights_only`` (safe only because torch >= 2.6 defaults to it); this
-    makes it explicit for every tool (resume, ``load_from``, test, CAM,
-    compare) and gives the refusal a useful message.
+    mmengine's ``load_from_local`` retries with ``weights_only=False`` when
+    ``weights_only=True`` refuses a file (onedl-mmengine 0.10.12,
+    ``runner/checkpoint.py::_safe_torch_load``: "Falling back to
+    weights_only=False"), so a crafted checkpoint would run its code in every
+    tool (resume, ``load_from``, test, CAM, compare). Registered through
+    mmengine's own extension point for the local scheme; the refusal names the
+    file and what it holds.
     """
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_checkpoint_file, force=True)

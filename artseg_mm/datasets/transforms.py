@@ -115,6 +115,7 @@ class LoadArtSegAnnotations(LoadAnnotations):
     ``valid_values`` (default: ARTeFACT's ids 0..15 and 255; mmseg would cast them to
     uint8 and let ``label_map`` pass them through unmapped), or differs in size from
     the image loaded before it (``ori_shape``). Put it after the image loader.
+    A sample without ``seg_map_path`` (an image given for inference) passes unchanged.
 
     Args:
         valid_values (Sequence[int], optional): The values a mask may hold.
@@ -133,7 +134,12 @@ class LoadArtSegAnnotations(LoadAnnotations):
         self.check_size = check_size
 
     def _load_seg_map(self, results: dict) -> None:
-        path = results['seg_map_path']
+        path = results.get('seg_map_path')
+        if path is None:
+            # a sample that names no mask: an image given for inference (mmseg's
+            # inference_model keeps this step of the test pipeline, which it drops
+            # only under the exact name 'LoadAnnotations'); datasets name one always
+            return
         img_path = results.get('img_path', '?')
         if not fileio.exists(path, backend_args=self.backend_args):
             raise FileNotFoundError(f'mask {path} for image {img_path} does not exist')

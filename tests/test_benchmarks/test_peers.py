@@ -170,3 +170,11 @@ def test_report_shows_each_row_as_the_tables_did():
                            'alone | ours/peer loaded | change | ours loaded (s) |']
     assert lines[14] == '| convnext_tiny | smp | fp32 | train | 0.80x | 0.90x | +12.5% | 3.210 |'
     assert lines[15:] == ['', '- a note']
+
+
+def test_cuda_memory_is_taken_in_process_and_cpu_memory_in_a_fresh_one():
+    # a process's peak RSS cannot be reset, the CUDA allocator's peak can: a
+    # subprocess per model and phase on a GPU would spend minutes on start-ups
+    args = parse(['--encoders', 'convnext_tiny'])
+    assert peers.memory_probe(args, torch.device('cpu')).func is peers.run_in_child
+    assert peers.memory_probe(args, torch.device('cuda')).func is peers.measure_here

@@ -38,7 +38,7 @@ def test_checkpoint_written_on_cuda_loads_on_cpu(tmp_path):
     raw = torch.load(path, map_location=None, weights_only=True)
     assert raw['state_dict']['decode_head.conv_seg.weight'].is_cuda
     torch.manual_seed(1)  # other initial weights than the saved ones
-    model = init_model(study_config(CONFIG), str(path), device='cpu')
+    model = init_model(study_config(CONFIG), str(path), device='cpu', optimize=False)
     assert_loaded(model, weights, 'cpu')
 
 
@@ -47,5 +47,5 @@ def test_checkpoint_written_on_cpu_loads_on_cuda(tmp_path):
     path = tmp_path / 'cpu.pth'
     weights = save(cuda_model(CONFIG).cpu(), path)
     torch.manual_seed(1)
-    model = init_model(study_config(CONFIG), str(path), device='cuda')
+    model = init_model(study_config(CONFIG), str(path), device='cuda', optimize=False)
     assert_loaded(model, weights, 'cuda')

@@ -6,11 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-import artseg_mm  # noqa: F401  (installs the mmcv compat before mmseg)
+import artseg_mm  # noqa: F401  (registers the project's modules)
 import artseg_mm.datasets  # noqa: F401
 from artseg_mm.data_prep.demo_generator import generate_demo_dataset
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, TRANSFORMS
+from conftest import PY, run_tool
 
 META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'material', 'content', 'type')
 PIPELINE = [
@@ -333,3 +334,13 @@ def test_metainfo_follows_label_mode(demo_root, label_mode):
     # labels loaded in binary mode use the binary ids
     labels = np.unique(ds[0]['data_samples'].gt_sem_seg.data.numpy())
     assert set(labels.tolist()) <= set(range(len(classes))) | {255}
+
+
+def test_a_broken_mmpretrain_fails_on_import_not_as_an_unregistered_transform():
+    # mmengine's registry would swallow this ImportError and later report only
+    # "mmpretrain.ColorJitter is not in the mmseg::transform registry"
+    code = ('import sys; sys.modules["mmpretrain.datasets.transforms"] = None\n'
+            'try:\n    import artseg_mm.datasets\n'
+            'except ImportError as exc:\n    print("ImportError:", exc)')
+    proc = run_tool([PY, '-c', code])
+    assert 'ImportError:' in proc.stdout and 'mmpretrain.datasets.transforms' in proc.stdout

@@ -134,15 +134,30 @@ def test_get_flops_refuses_a_non_square_shape_for_a_fixed_size_encoder():
     assert proc.returncode != 0 and 'is not square' in proc.stderr
 
 
-def test_browse_dataset_writes_one_picture_per_training_sample(tiny_demo_root, tmp_path):
+def test_upstream_browse_dataset_writes_one_picture_per_training_sample(tiny_demo_root,
+                                                                         tmp_path):
     out = tmp_path / 'browse'
-    run_tool([PY, ANALYSIS / 'browse_dataset.py', DEMO_CONFIG, '--output-dir', out,
-              '--not-show', '--cfg-options',
+    run_tool([PY, upstream_tool('analysis_tools/browse_dataset.py'), DEMO_CONFIG,
+              '--output-dir', out, '--not-show', '--cfg-options',
               f'train_dataloader.dataset.data_root={tiny_demo_root}'])
     train = sorted(p.name for p in (tiny_demo_root / 'img_dir' / 'train').glob('*.png'))
     assert sorted(p.name for p in out.iterdir()) == train
-    for name in train:  # augmented 128 px crop | its ground truth
-        assert cv2.imread(str(out / name)).shape == (128, 256, 3)
+    for name in train:  # the augmented 128 px crop with its ground truth drawn over it
+        assert cv2.imread(str(out / name)).shape == (128, 128, 3)
+
+
+def test_upstream_get_flops_runs_but_misses_the_nnpack_convolutions():
+    """mmseg's get_flops.py traces with torch.jit, to which our NNPACK convolutions
+    are opaque: it counts fewer FLOPs than ours, which counts them on PyTorch's path."""
+    options = ['--cfg-options', *SMALL_MODEL_OPTIONS]
+    upstream = run_tool([PY, upstream_tool('analysis_tools/get_flops.py'), DEMO_CONFIG,
+                         '--shape', '512', '512', *options])
+    ours = run_tool([PY, ANALYSIS / 'get_flops.py', DEMO_CONFIG, '--shape', '512', *options])
+
+    def gflops(text):
+        value = next(line for line in text.splitlines() if line.startswith('Flops:'))
+        return float(value.split()[1].rstrip('G'))
+    assert 0 < gflops(upstream.stdout) < gflops(ours.stdout)
 
 
 def test_benchmark_with_a_config_is_mmsegs_fps_on_a_small_split(tiny_demo_root, tmp_path):

@@ -64,7 +64,7 @@ from dataclasses import fields
 
 from mmengine.config import DictAction
 
-import artseg_mm  # noqa: F401  (registers modules, installs compat)
+import artseg_mm  # noqa: F401  (registers modules, the weights-only checkpoint loader)
 from artseg_mm.study import report
 from artseg_mm.study.comparison import (ComparisonOptions, UnlikeRunsError,
                                            check_like_runs, check_same_images,

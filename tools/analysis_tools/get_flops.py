@@ -1,16 +1,17 @@
-"""FLOPs and parameters of a segmentor: mmseg's ``get_flops.py``, same flags, working.
+"""FLOPs and parameters of a segmentor: mmseg's ``get_flops.py``, same flags.
 
-mmseg 1.2.2's own tool passes both ``input_shape`` and ``inputs`` to mmengine's
-counter, which refuses (``"input_shape" and "inputs" cannot be both set``). This
-one counts with mmengine's counter as the comparison does (one multiply-add = one
-FLOP, the convention mmseg's tool prints), on the config's model without the
-auxiliary head and without pretrained weights.
+mmseg's own tool traces the model with torch.jit, to which the NNPACK path of our
+3x3 convolutions is an opaque op: it leaves them out of the count, and it builds
+the model with its pretrained weights (fetched from the hub). This one counts
+with mmengine's counter as the comparison does (one multiply-add = one FLOP, the
+convention mmseg's tool prints), those convolutions included, on the config's
+model without the auxiliary head and without pretrained weights.
 
     python tools/analysis_tools/get_flops.py CONFIG [--shape H [W]] [--cfg-options ...]
 """
 import argparse
 
-import artseg_mm  # noqa: F401  (registers modules, installs compat)
+import artseg_mm  # noqa: F401  (registers modules, the weights-only checkpoint loader)
 from artseg_mm.study.flops import FLOP_CONVENTION, segmentor_complexity
 from artseg_mm.cli import add_cfg_options, config_with_options
 

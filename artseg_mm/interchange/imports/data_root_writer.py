@@ -65,7 +65,7 @@ def output_folders(out: Path) -> List[Path]:
 def source_record(fmt: str, path: Path) -> dict:
     """What meta.json says of the annotation source: format, path, and for a file its
     size and sha256, so the data root says which export it was made from."""
-    from ...apis.model_folder import sha256_of
+    from ...utils.hashing import sha256_of
     record = dict(format=fmt, file=str(path))
     if path.is_file():
         record.update(bytes=path.stat().st_size, sha256=sha256_of(path))

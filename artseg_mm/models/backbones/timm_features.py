@@ -25,6 +25,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoints.matching import describe_key_mismatch, list_names
+from .pretrained_weights import (PretrainedWeightsUnavailable, unavailable_message,
+                                 weights_in_folder)
 
 # Prefixes tried, in this order, when reading a checkpoint file: plain timm
 # weights, DDP-wrapped weights, a whole mmseg segmentor (``backbone.``) and this
@@ -115,6 +117,9 @@ class TimmFeatureBackbone(BaseModule):
         norm_eval: keep BatchNorm layers in eval mode during ``train()``.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH, prefix=...)`` loads
             PATH through the same checked path as ``checkpoint_path``.
+        pretrained_dir: a folder written by ``tools/misc/fetch_pretrained.py``:
+            with ``pretrained=True`` the weights of ``model_name`` are read from
+            it (sha256 checked against its index) instead of the hub.
         **timm_kwargs: passed to ``timm.create_model``; they override the size
             keywords chosen here (e.g. ``strict_img_size``).
     """
@@ -129,6 +134,7 @@ class TimmFeatureBackbone(BaseModule):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  init_cfg: Optional[dict] = None,
+                 pretrained_dir: Optional[str] = None,
                  **timm_kwargs) -> None:
         super().__init__(init_cfg=init_cfg)
         if isinstance(pretrained, str):
@@ -163,16 +169,27 @@ class TimmFeatureBackbone(BaseModule):
             if any(s % step for s in self.fixed_size):
                 raise ValueError(f'{model_name}: img_size {self.fixed_size} must be a '
                                  f'multiple of its largest stride {step}')
+        if pretrained and checkpoint_path is None and pretrained_dir:
+            checkpoint_path = weights_in_folder(pretrained_dir, model_name)
+            print_log(f'{model_name}: ImageNet weights from {checkpoint_path} (sha256 as '
+                      'in the folder index)', logger='current')
         source = None if checkpoint_path is None else read_state_dict(checkpoint_path)
 
         # A local file takes precedence over the hub (offline machines, fixed weights).
         fetch = bool(pretrained) and source is None
-        if pretrained and source is not None:
+        if pretrained and source is not None and not pretrained_dir:
             print_log(f'{model_name}: weights from checkpoint_path {checkpoint_path}; '
                       'pretrained=True does not fetch hub weights', logger='current')
-        self.model = timm.create_model(
-            model_name, features_only=True, out_indices=tuple(out_indices),
-            pretrained=fetch, **kwargs)
+        try:
+            self.model = timm.create_model(
+                model_name, features_only=True, out_indices=tuple(out_indices),
+                pretrained=fetch, **kwargs)
+        except OSError as error:  # huggingface_hub's and requests' errors derive from it
+            if not fetch:
+                raise
+            raise PretrainedWeightsUnavailable(unavailable_message(
+                model_name, f'{type(error).__name__}: {str(error).splitlines()[0][:200]}')
+            ) from error
         info = self.model.feature_info
         self.out_indices = tuple(out_indices)
         self.out_channels: List[int] = list(info.channels())

@@ -7,7 +7,7 @@ import timm
 import torch
 from torch import nn
 
-import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in before mmseg.models)
+import artseg_mm  # noqa: F401  (registers the project's modules)
 from artseg_mm.models.backbones import TimmFeatureBackbone
 from mmseg.registry import MODELS
 

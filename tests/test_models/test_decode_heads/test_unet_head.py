@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in before mmseg.models)
+import artseg_mm  # noqa: F401  (registers the project's modules)
 from artseg_mm.models.decode_heads import UNetHead
 from mmseg.registry import MODELS
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in first)
+import artseg_mm  # noqa: F401  (registers the project's modules)
 from artseg_mm.models.losses import DiceFocalLoss
 from mmseg.registry import MODELS
 

@@ -9,7 +9,7 @@ from mmengine.logging import MessageHub
 from mmengine.runner import load_checkpoint
 from mmengine.structures import PixelData
 
-import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in first)
+import artseg_mm  # noqa: F401  (registers the project's modules)
 from artseg_mm.checkpoints.matching import (CheckpointMismatchError,
                                                load_checkpoint_strict)
 from artseg_mm.models.segmentors import (ArtSegEncoderDecoder,

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import artseg_mm  # noqa: F401  (installs the mmcv.ops stand-in first)
+import artseg_mm  # noqa: F401  (registers the project's modules)
 from artseg_mm.models.segmentors import slide_windows, sliding_window_logits
 from artseg_mm.models.segmentors.sliding_window import (GAUSSIAN_FLOOR, window_blend,
                                                         window_weights)
