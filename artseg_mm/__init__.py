@@ -1,10 +1,11 @@
 """artseg_mm: an MMSegmentation 1.x plugin for heritage-artwork damage segmentation.
 
 Importing it (directly or through a config's ``custom_imports``) registers the
-project's modules in mmseg's registries and makes every checkpoint load through
-``artseg_mm.checkpoints``' weights-only loader (registered with mmengine's
-``CheckpointLoader``: mmengine itself retries a file that ``weights_only=True``
-refuses with ``weights_only=False``, which runs the code a crafted file holds).
+project's modules in mmseg's registries and makes checkpoints of local files and
+http(s) URLs load through ``artseg_mm.checkpoints``' weights-only loader (registered
+with mmengine's ``CheckpointLoader``: mmengine itself retries a file that
+``weights_only=True`` refuses with ``weights_only=False``, and reads URLs with
+``weights_only=False``, which runs the code a crafted file holds).
 It replaces no function of mmseg, mmengine or mmcv.
 """
 from .utils.known_warnings import ignore_known_warnings, without_optional_import_notices

@@ -3,7 +3,7 @@ own (a process's peak RSS cannot be reset, and CUDA's allocator keeps its cache)
 
 The parent calls :func:`run_in_child`; it runs
 ``python -m benchmarks.child SCRIPT SPEC SETTINGS`` from the repository root,
-where SCRIPT is the benchmark (``peers``, ``slide`` or ``scan``), SPEC the
+where SCRIPT is the benchmark (``peers``, ``slide``, ``scan`` or ``int8``), SPEC the
 measurement and SETTINGS the parent's parsed flags, both as JSON. The child sets
 the same torch threads, calls ``benchmarks.SCRIPT.measure_in_child(spec,
 settings)`` and prints its result as one ``CHILD_RESULT <json>`` line (the

@@ -329,7 +329,12 @@ def measure_peers(settings, device,
                             alone=result[ours_k][ph] / result[peer_k][ph],
                             loaded=loaded[(*ours_k, ph)] / loaded[(*peer_k, ph)],
                             ours_loaded_s=loaded[(*ours_k, ph)]))
-        del infer_steps, train_steps, built
+        # free every model and optimizer state timed above before memory is measured
+        # (on CUDA it is measured in this process)
+        infer_steps = train_steps = built = model = step = reference = None
+        gc.collect()
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
         if not settings.no_memory:
             for i, c in enumerate(cands):
                 if c.name in errors:

@@ -50,3 +50,14 @@ def test_the_package_installs_no_import_hook_of_its_own():
                      'print(importlib.util.find_spec("mmcv.ops").origin)'])
     import mmcv
     assert proc.stdout.strip().startswith(str(Path(mmcv.__file__).parent))
+
+
+def test_held_back_import_output_is_written_out_even_when_the_import_fails(capsys):
+    import pytest
+    from artseg_mm.utils.known_warnings import without_optional_import_notices
+    with pytest.raises(ImportError):
+        with without_optional_import_notices():
+            print('Could not import OneDL')
+            print('mmfoo: the reason this import fails')
+            raise ImportError('mmfoo')
+    assert capsys.readouterr().out == 'mmfoo: the reason this import fails\n'

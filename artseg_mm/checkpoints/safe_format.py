@@ -13,6 +13,7 @@ or without this package; ``restore_history_buffers`` turns the dicts back into
 buffers when a run is resumed. Files of earlier versions hold ``PlainHistoryBuffer``
 objects: that one class stays allow-listed so they still load.
 """
+import os
 import os.path as osp
 import pickle
 import re
@@ -149,16 +150,46 @@ def load_checkpoint_file(filename: str, map_location=None) -> Any:
             '--i-trust-this-file') from error
 
 
+def load_checkpoint_url(url: str, map_location=None, model_dir=None,
+                        progress: bool = False) -> Any:
+    """A checkpoint URL downloaded into torch's hub cache (or ``model_dir``), then
+    read by :func:`load_checkpoint_file`; in a distributed run rank 0 downloads
+    first, as mmengine's ``load_from_http`` does."""
+    from urllib.parse import urlparse
+    from mmengine.dist import barrier, get_dist_info
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    path = osp.join(model_dir, osp.basename(urlparse(url).path))
+    rank, world_size = get_dist_info()
+
+    def download():
+        if not osp.isfile(path):
+            os.makedirs(model_dir, exist_ok=True)
+            torch.hub.download_url_to_file(url, path, progress=progress)
+    if rank == 0:
+        download()
+    if world_size > 1:
+        barrier()
+        if rank > 0:  # on another node, with a cache of its own
+            download()
+    return load_checkpoint_file(path, map_location)
+
+
 def install_weights_only_loader() -> None:
-    """Route mmengine's local-file checkpoint loading through :func:`load_checkpoint_file`.
+    """Route mmengine's checkpoint loading of local files and http(s) URLs through
+    :func:`load_checkpoint_file`.
 
     mmengine's ``load_from_local`` retries with ``weights_only=False`` when
     ``weights_only=True`` refuses a file (onedl-mmengine 0.10.12,
     ``runner/checkpoint.py::_safe_torch_load``: "Falling back to
-    weights_only=False"), so a crafted checkpoint would run its code in every
-    tool (resume, ``load_from``, test, CAM, compare). Registered through
-    mmengine's own extension point for the local scheme; the refusal names the
-    file and what it holds.
+    weights_only=False"), and its ``load_from_http`` reads downloads with
+    ``torch.hub.load_state_dict_from_url``, whose default is ``weights_only=False``:
+    a crafted checkpoint would run its code in every tool (resume, ``load_from``,
+    test, CAM, compare, a config's ``pretrained`` URL). Registered through
+    mmengine's own extension point for these schemes; the refusal names the file
+    and what it holds. mmengine's other schemes (``open-mmlab://``,
+    ``torchvision://``, ``s3://``, ...) keep its own loaders; no config here uses them.
     """
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_checkpoint_file, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), loader=load_checkpoint_url, force=True)

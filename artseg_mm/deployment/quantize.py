@@ -20,6 +20,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..checkpoints.atomic_io import AtomicLocalBackend
 from ..models.segmentors import slide_windows
@@ -48,7 +49,23 @@ def calibration_images(source: str) -> List[str]:
     return readable
 
 
-def _window_size(exported: ExportedSegmentor):
+def check_node_names(model_path: str, names: Sequence[str]) -> None:
+    """Refuse node names the ONNX graph does not hold (onnxruntime would ignore them)."""
+    import onnx
+    if not names:
+        return
+    known = {node.name for node in onnx.load(model_path, load_external_data=False).graph.node}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f'{model_path}: no node named {", ".join(unknown)} '
+                         f'(the graph has {len(known)} nodes; list them with '
+                         "python -c \"import onnx; print([n.name for n in onnx.load('MODEL')"
+                         '.graph.node])\")')
+
+
+def calibration_window(exported: ExportedSegmentor):
+    """(h, w) of the windows inference cuts: the file's fixed input size, else the
+    config's ``test_cfg.crop_size``; whole-image inference has none to calibrate on."""
     if exported.fixed_size is not None:
         return exported.fixed_size
     crop = exported.test_cfg.get('crop_size')
@@ -68,10 +85,13 @@ class WindowCalibration:
                  max_windows: int = MAX_CALIBRATION_WINDOWS) -> None:
         from ..apis.inferencer import image_loader
         self.images = list(images)
-        self.size = _window_size(exported)
+        self.size = calibration_window(exported)
         stride = tuple(exported.test_cfg.get('stride') or self.size)
         to_input = exported.window_model().to_input
         load = image_loader(exported.cfg)
+        if len(self.images) > max_windows:  # one window each from images spread evenly
+            picks = np.linspace(0, len(self.images) - 1, max_windows).round().astype(int)
+            self.images = [self.images[i] for i in sorted(set(picks.tolist()))]
         per_image = max(1, max_windows // len(self.images))
         self.windows: List[np.ndarray] = []
         for path in self.images:
@@ -80,11 +100,11 @@ class WindowCalibration:
             picks = np.linspace(0, len(boxes) - 1, min(per_image, len(boxes))).round()
             for i in sorted(set(picks.astype(int).tolist())):
                 y1, y2, x1, x2 = boxes[i]
-                window = image[y1:y2, x1:x2]
-                if window.shape[:2] != self.size:  # an image under the window: pad as training crops
-                    window = np.pad(window, ((0, self.size[0] - window.shape[0]),
-                                             (0, self.size[1] - window.shape[1]), (0, 0)))
-                self.windows.append(to_input(window)[None].numpy().astype(np.float32))
+                window = to_input(image[y1:y2, x1:x2])
+                # an image under the window: zeros after normalisation, as inference pads
+                window = F.pad(window, (0, self.size[1] - window.shape[2],
+                                        0, self.size[0] - window.shape[1]))
+                self.windows.append(window[None].cpu().numpy().astype(np.float32))
         self._iterator: Iterator[np.ndarray] = iter(self.windows)
 
     def get_next(self) -> Optional[Dict[str, np.ndarray]]:

@@ -6,6 +6,7 @@ a class-weights file of the other label set, a disk that fills at the tenth
 checkpoint). This builds what the run will build, times a few real training
 steps, and prints what the run will do, without writing into its work dir.
 """
+import copy
 import itertools
 import math
 import os.path as osp
@@ -88,8 +89,15 @@ def _weights(cfg: Config) -> str:
     source = weights_source(backbone)
     what = dict(none='random initialisation (pretrained=False)', file='local file',
                 folder='weights folder (sha256 checked)', hub='timm hub (reachable)',
-                **{'hub-cache': 'local hub cache'})[source.kind]
+                url='download (not checked ahead)', **{'hub-cache': 'local hub cache'}
+                )[source.kind]
     return f'{backbone.model_name}: {what}' + (f' {source.location}' if source.location else '')
+
+
+def _fine_tune_start(cfg: Config) -> str:
+    from artseg_mm.cli import check_fine_tune_weights
+    check_fine_tune_weights(cfg, cfg.filename or 'the config')
+    return f'load_from={cfg.load_from}'
 
 
 def _device(amp: bool) -> str:
@@ -130,7 +138,7 @@ def _time_steps(cfg: Config, amp: bool) -> float:
     from mmseg.registry import RUNNERS
     from mmengine.runner import Runner
     from artseg_mm.engine.optim_wrapper import enable_amp
-    cfg = cfg.copy()
+    cfg = copy.deepcopy(cfg)
     if amp:
         enable_amp(cfg)
     with tempfile.TemporaryDirectory(prefix='preflight_') as work_dir:
@@ -172,6 +180,8 @@ def run_preflight(cfg: Config, amp: bool = False, time_steps: bool = True) -> Pr
     if cfg.get('val_dataloader'):
         report.check('validation data', probe_dataset('val'))
     report.check('class weights', lambda: _class_weights(cfg))
+    if cfg.get('require_load_from'):
+        report.check('fine-tune start', lambda: _fine_tune_start(cfg))
     report.check('pretrained weights', lambda: _weights(cfg))
     report.check('device', lambda: _device(amp))
 
@@ -180,10 +190,7 @@ def run_preflight(cfg: Config, amp: bool = False, time_steps: bool = True) -> Pr
     def probe_model():
         nonlocal params
         from artseg_mm.apis import build_segmentor
-        model_cfg = cfg.copy()
-        model_cfg.model.backbone.pretrained = False  # the count needs no weights
-        model_cfg.model.backbone.pop('checkpoint_path', None)
-        model = build_segmentor(model_cfg)
+        model = build_segmentor(cfg)  # without pretrained weights: a count needs none
         params = sum(p.numel() for p in model.parameters())
         return f'{params / 1e6:.1f} M parameters'
     report.check('model', probe_model)

@@ -40,8 +40,10 @@ def without_optional_import_notices():
     """Hold back standard output while importing, then write it out again without
     the lines of :data:`OPTIONAL_IMPORT_NOTICES` (whatever else was printed stays)."""
     captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        yield
-    kept = [line for line in captured.getvalue().splitlines(keepends=True)
-            if line.rstrip('\n') not in OPTIONAL_IMPORT_NOTICES]
-    sys.stdout.write(''.join(kept))
+    try:
+        with contextlib.redirect_stdout(captured):
+            yield
+    finally:  # also when an import fails: what it printed may say why
+        kept = [line for line in captured.getvalue().splitlines(keepends=True)
+                if line.rstrip('\n') not in OPTIONAL_IMPORT_NOTICES]
+        sys.stdout.write(''.join(kept))

@@ -1,5 +1,6 @@
 """benchmarks.int8: window rows for ours, onnxruntime fp32 and int8 and smp, and scan
 rows whose int8 mask is compared with fp32's (timings are its output, not asserted)."""
+import re
 import sys
 
 import pytest
@@ -25,3 +26,7 @@ def test_rows_name_every_runtime_and_measure_the_int8_scan(tmp_path, capsys):
     fp32_scan = next(line for line in report.splitlines()
                      if line.startswith('| 96x96, onnxruntime fp32 |'))
     assert fp32_scan.endswith('| 0.000% |')  # the reference of the changed share
+    int8_scan = next(line for line in report.splitlines()
+                     if line.startswith('| 96x96, onnxruntime int8 |'))
+    changed = re.search(r'\| (\d+\.\d{3})% \|$', int8_scan)
+    assert changed and 0 <= float(changed.group(1)) <= 100, int8_scan

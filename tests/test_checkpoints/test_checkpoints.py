@@ -1,5 +1,6 @@
 """Checkpoints: weights_only loading, refusal of unsafe pickles, atomic writes, resume."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -151,6 +152,25 @@ def test_crafted_pickle_is_refused_without_running_it(tmp_path, monkeypatch):
     from mmengine.runner import CheckpointLoader
     with pytest.raises(UnsafeCheckpointError):
         CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+    assert not (tmp_path / 'PWNED').exists()
+
+
+def test_a_crafted_pickle_behind_a_url_is_refused_without_running_it(tmp_path, monkeypatch):
+    from mmengine.runner import CheckpointLoader
+    served = tmp_path / 'served.pth'
+    torch.save({'state_dict': {}, 'meta': _RunsCode()}, served)
+    fetched = []
+
+    def download(url, path, hash_prefix=None, progress=True):  # the network, for torch.hub
+        fetched.append(url)
+        shutil.copyfile(served, path)
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', download)
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    monkeypatch.chdir(tmp_path)
+    url = 'https://example.org/models/evil.pth'
+    with pytest.raises(UnsafeCheckpointError, match='system'):
+        CheckpointLoader.load_checkpoint(url, map_location='cpu')
+    assert fetched == [url] and (tmp_path / 'hub' / 'checkpoints' / 'evil.pth').is_file()
     assert not (tmp_path / 'PWNED').exists()
 
 

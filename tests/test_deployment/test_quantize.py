@@ -93,3 +93,38 @@ def test_a_report_of_the_int8_file_says_it_is_int8_and_how_far_from_float32(int8
     assert record['kind'] == 'exported model' and record['quantization']['images'] == 4
     assert ("differ from the float32 model's on 0.25% of the pixels of data/val"
             in record['limitations'][-1])
+
+
+def test_many_images_give_one_window_each_from_images_spread_evenly(float_file, tiny_demo_root):
+    from artseg_mm.deployment import ExportedSegmentor
+    from artseg_mm.deployment.quantize import WindowCalibration, calibration_images
+    images = calibration_images(str(tiny_demo_root / 'img_dir' / 'train'))
+    reader = WindowCalibration(ExportedSegmentor(str(float_file)), images, max_windows=2)
+    assert reader.images == [images[0], images[-1]] and len(reader.windows) == 2
+
+
+def test_an_image_under_the_window_is_padded_with_zeros_after_normalisation(float_file, tmp_path):
+    import cv2
+    from artseg_mm.deployment import ExportedSegmentor
+    from artseg_mm.deployment.quantize import WindowCalibration
+    path = tmp_path / 'small.png'
+    cv2.imwrite(str(path), np.full((40, 60, 3), 200, np.uint8))
+    window, = WindowCalibration(ExportedSegmentor(str(float_file)), [str(path)]).windows
+    assert window.shape == (1, 3, 128, 128)
+    assert np.all(window[:, :, 40:, :] == 0) and np.all(window[:, :, :, 60:] == 0)
+    assert np.all(window[:, :, :40, :60] > 0)  # 200 lies above every channel's mean
+
+
+def test_the_float32_file_itself_is_not_a_place_for_the_int8_file(float_file):
+    proc = run_tool([PY, TOOL, float_file, '--out', float_file, '--force'], check=False)
+    assert proc.returncode == 2 and '--out is the float32 model itself' in proc.stderr
+
+
+def test_unknown_float_nodes_are_refused_before_anything_is_written(float_file, tmp_path,
+                                                                   tiny_demo_root):
+    out = tmp_path / 'int8.onnx'
+    proc = run_tool([PY, TOOL, float_file, '--out', out, '--calibration',
+                     tiny_demo_root / 'img_dir' / 'train', '--float-nodes', '/no/such/Conv'],
+                    check=False)
+    assert proc.returncode == 2 and 'no node named /no/such/Conv' in proc.stderr
+    assert not out.exists()

@@ -163,3 +163,63 @@ def test_preflight_names_missing_pretrained_weights(tiny_demo_root, tmp_path):
                    env=dict(OFFLINE, HF_HOME=str(tmp_path / 'empty_cache')))
     assert proc.returncode == 1
     assert 'FAIL pretrained weights' in proc.stdout and INDEX_FILE in proc.stdout
+
+
+def test_preflight_names_a_fine_tune_without_its_start_weights(tiny_demo_root, tmp_path):
+    roots = [f'{split}_dataloader.dataset.data_root={tiny_demo_root}'
+             for split in ('train', 'val', 'test')]
+    proc = run_tool([PY, TRAIN, REPO / 'configs/demo/convnext_tiny_upernet_demo_finetune.py',
+                     '--dry-run', '--cfg-options', *roots, *SMALL_MODEL_OPTIONS,
+                     f'work_dir={tmp_path / "run"}'], check=False)
+    assert proc.returncode == 1
+    assert 'FAIL fine-tune start' in proc.stdout and 'load_from=CHECKPOINT' in proc.stdout
+
+
+def test_preflight_builds_an_mmseg_backbone_and_leaves_the_config_as_it_was(tiny_demo_root,
+                                                                          tmp_path):
+    from artseg_mm.engine.preflight import run_preflight
+    cfg = Config.fromfile(REPO / 'configs/reference/swin_tiny_upernet_mmseg_demo.py')
+    cfg.work_dir = str(tmp_path / 'run')
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = str(tiny_demo_root)
+    before = cfg.model.to_dict()
+    report = run_preflight(cfg, time_steps=False)
+    checks = {name: (ok, detail) for name, ok, detail in report.checks}
+    assert checks['model'][0], checks['model'][1]  # mmseg's Swin refuses pretrained=False
+    assert cfg.model.to_dict() == before
+
+
+FETCH = REPO / 'tools/misc/fetch_pretrained.py'
+RESNET_CONFIG = REPO / 'configs/resnet50_unet_artefact.py'
+
+
+def test_fetch_refuses_a_local_file_of_another_model_and_an_unused_name(tmp_path):
+    wrong = tmp_path / 'wrong.pth'
+    torch.save({'conv.weight': torch.zeros(1)}, wrong)
+    env = dict(OFFLINE, HF_HOME=str(tmp_path / 'empty_cache'))
+    proc = run_tool([PY, FETCH, '--out', tmp_path / 'w', RESNET_CONFIG,
+                     '--local', f'resnet50={wrong}'], env_extra=env, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert f"--local resnet50={wrong}: not resnet50's classifier weights" in proc.stderr
+    proc = run_tool([PY, FETCH, '--out', tmp_path / 'w', RESNET_CONFIG,
+                     '--local', f'resnet18={wrong}'], env_extra=env, check=False)
+    assert proc.returncode == 2 and '--local resnet18: no config here uses it' in proc.stderr
+
+
+def test_fetch_without_the_hub_says_where_to_run_it(tmp_path):
+    proc = run_tool([PY, FETCH, '--out', tmp_path / 'w', RESNET_CONFIG],
+                    env_extra=dict(OFFLINE, HF_HOME=str(tmp_path / 'empty_cache')), check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert 'resnet50: cannot fetch its weights from timm/resnet50' in proc.stderr
+    assert '--local resnet50=FILE' in proc.stderr
+
+
+def test_weights_behind_a_plain_url_are_left_to_timm_not_refused(monkeypatch):
+    import huggingface_hub.constants
+    from timm.models import get_pretrained_cfg
+    from artseg_mm.models.backbones.pretrained_weights import weights_source
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_OFFLINE', True)
+    url_only = next(name for name in timm.list_pretrained()
+                    if not get_pretrained_cfg(name).hf_hub_id and get_pretrained_cfg(name).url)
+    source = weights_source(dict(model_name=url_only, pretrained=True))
+    assert source.kind == 'url' and source.location == get_pretrained_cfg(url_only).url

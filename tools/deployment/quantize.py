@@ -21,7 +21,8 @@ from typing import Optional
 import numpy as np
 
 from artseg_mm.deployment.quantize import (MAX_CHANGED_PERCENT, add_to_record,
-                                           calibration_images, int8_kernels,
+                                           calibration_images, calibration_window,
+                                           check_node_names, int8_kernels,
                                            measure_agreement, quantize_onnx)
 from artseg_mm.deployment.runtime import ExportedSegmentor
 
@@ -79,25 +80,32 @@ def main(argv=None) -> int:
     if osp.exists(args.out) and not args.force:
         print(f'quantize: {args.out} exists; --force replaces it', file=sys.stderr)
         return 2
-    try:
+    if osp.abspath(args.out) == osp.abspath(args.model):
+        print('quantize: --out is the float32 model itself; write the int8 file beside it',
+              file=sys.stderr)
+        return 2
+    print(f'CPU int8 kernels: {int8_kernels()}')
+    try:  # everything the user gave is checked before the int8 file is written
         exported = ExportedSegmentor(args.model)
+        calibration_window(exported)
+        check_node_names(args.model, args.float_nodes)
         if osp.isdir(args.calibration):
             images, where = calibration_images(args.calibration), f'folder {args.calibration}'
         else:
             dataset = config_dataset(exported, args.calibration)
             images = [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
             where = f'the {args.calibration} split of {dataset.data_root}'
+        test_dataset = None if args.no_agreement else config_dataset(exported)
+        record = quantize_onnx(args.model, args.out, images, where, args.float_nodes)
     except (FileNotFoundError, ValueError) as error:
         print(f'quantize: {error}', file=sys.stderr)
         return 2
-    print(f'CPU int8 kernels: {int8_kernels()}')
-    record = quantize_onnx(args.model, args.out, images, where, args.float_nodes)
     print(f'wrote {args.out}: calibrated on {record.windows} windows of {record.images} '
           f'images ({where}); {record.weights} weights, {record.activations} activations')
-    if args.no_agreement:
+    if test_dataset is None:
         return 0
     from artseg_mm.evaluation.statistics import paired_test
-    dataset = config_dataset(exported)
+    dataset = test_dataset
     tested = [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
     test_data = dataset.data_prefix['img_path']
     truths = [dataset[i]['data_samples'].gt_sem_seg.data[0].numpy() for i in range(len(dataset))]

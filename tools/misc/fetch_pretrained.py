@@ -19,8 +19,8 @@ import sys
 from tqdm import tqdm
 
 from artseg_mm.cli import config_with_options
-from artseg_mm.models.backbones.pretrained_weights import (hub_repository, read_index,
-                                                           write_index)
+from artseg_mm.models.backbones.pretrained_weights import (INDEX_FILE, hub_repository,
+                                                           read_index, write_index)
 from artseg_mm.utils.hashing import sha256_of
 
 STUDY_CONFIGS = sorted(glob.glob(osp.join(osp.dirname(__file__), '..', '..', 'configs',
@@ -79,18 +79,35 @@ def main(argv=None) -> int:
         print('fetch_pretrained: none of these configs asks for pretrained weights',
               file=sys.stderr)
         return 2
+    unused = sorted(set(local) - set(names))
+    if unused:
+        print(f'fetch_pretrained: --local {", ".join(unused)}: no config here uses it '
+              f'(they use {", ".join(sorted(names))})', file=sys.stderr)
+        return 2
     os.makedirs(args.out, exist_ok=True)
-    index = read_index(args.out)['weights'] if osp.isfile(
-        osp.join(args.out, 'pretrained_index.json')) else {}
+    try:
+        index = read_index(args.out)['weights'] if osp.isfile(
+            osp.join(args.out, INDEX_FILE)) else {}
+    except ValueError as error:
+        print(f'fetch_pretrained: {error}; give another --out or remove it', file=sys.stderr)
+        return 2
     for name in tqdm(sorted(names), desc='encoders', unit='model'):
         path = osp.join(args.out, f'{name}.safetensors')
         try:
             save_classifier_weights(name, path, local.get(name))
-        except OSError as error:  # huggingface_hub's and requests' errors derive from it
-            print(f'fetch_pretrained: {name}: cannot fetch its weights from '
-                  f'{hub_repository(name)} ({type(error).__name__}: '
-                  f'{str(error).splitlines()[0][:200]}); run this where there is internet, '
-                  f'or give --local {name}=FILE', file=sys.stderr)
+        except Exception as error:  # the hub's errors are its HTTP client's, which changed
+            # between huggingface_hub releases (requests, httpx, httpx2): each is named here
+            message = (str(error).splitlines() or [''])[0][:200]
+            first_line = f'{type(error).__name__}: {message}'
+            if name not in local:
+                print(f'fetch_pretrained: {name}: cannot fetch its weights from '
+                      f'{hub_repository(name)} ({first_line}); run this where there is '
+                      f'internet, or give --local {name}=FILE', file=sys.stderr)
+            elif isinstance(error, (OSError, RuntimeError, ValueError)):
+                print(f'fetch_pretrained: --local {name}={local[name]}: not {name}\'s '
+                      f'classifier weights ({first_line})', file=sys.stderr)
+            else:
+                raise
             return 2
         index[name] = dict(file=osp.basename(path), sha256=sha256_of(path),
                            source=f'local file {local[name]}' if name in local

@@ -31,8 +31,9 @@ class PretrainedWeightsUnavailable(RuntimeError):
 @dataclass
 class WeightsSource:
     """Where a backbone's weights come from: ``kind`` is 'none' (random init),
-    'file' (``checkpoint_path``), 'folder' (``pretrained_dir``), 'hub-cache' or
-    'hub'; ``location`` the file or the hub repository."""
+    'file' (``checkpoint_path``), 'folder' (``pretrained_dir``), 'hub-cache', 'hub'
+    or 'url' (a timm model whose weights are a plain download, not checked ahead);
+    ``location`` the file, the hub repository or the URL."""
     kind: str
     location: Optional[str] = None
 
@@ -91,23 +92,30 @@ def unavailable_message(model_name: str, reason: str) -> str:
             '`--cfg-options model.backbone.checkpoint_path=FILE` (.pth or .safetensors).')
 
 
-def _hub_cached(repo: str) -> Optional[str]:
+def _hub_filenames(model_name: str) -> tuple:
+    """The files of the model's hub release timm reads: its own, else the usual two."""
+    from timm.models import get_pretrained_cfg
+    own = get_pretrained_cfg(model_name).hf_hub_filename
+    return (own,) if own else HUB_FILENAMES
+
+
+def _hub_cached(repo: str, filenames: tuple) -> Optional[str]:
     from huggingface_hub import try_to_load_from_cache
-    for filename in HUB_FILENAMES:
+    for filename in filenames:
         path = try_to_load_from_cache(repo, filename)
         if isinstance(path, str):
             return path
     return None
 
 
-def _hub_unreachable_reason(repo: str) -> Optional[str]:
+def _hub_unreachable_reason(repo: str, filenames: tuple) -> Optional[str]:
     """None when the hub answers for ``repo``'s weights, else why not (offline
     mode, or the request's error)."""
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
     if constants.HF_HUB_OFFLINE:
         return 'HF_HUB_OFFLINE is set and they are not in the local hub cache'
     error = None
-    for filename in HUB_FILENAMES:  # a release may hold either file
+    for filename in filenames:  # a release may hold either of the usual two
         try:
             get_hf_file_metadata(hf_hub_url(repo, filename), timeout=10)
             return None
@@ -138,11 +146,14 @@ def weights_source(backbone_cfg: dict, check_hub: bool = True) -> WeightsSource:
     if folder:
         return WeightsSource('folder', weights_in_folder(folder, model_name))
     repo = hub_repository(model_name)
-    cached = _hub_cached(repo) if '/' in repo and '://' not in repo else None
+    if '://' in repo:
+        return WeightsSource('url', repo)
+    filenames = _hub_filenames(model_name)
+    cached = _hub_cached(repo, filenames)
     if cached:
         return WeightsSource('hub-cache', cached)
     if check_hub:
-        reason = _hub_unreachable_reason(repo)
+        reason = _hub_unreachable_reason(repo, filenames)
         if reason:
             raise PretrainedWeightsUnavailable(unavailable_message(model_name, reason))
     return WeightsSource('hub', repo)
