@@ -139,6 +139,7 @@ def _time_steps(cfg: Config, amp: bool) -> float:
     from mmengine.runner import Runner
     from artseg_mm.engine.optim_wrapper import enable_amp
     cfg = copy.deepcopy(cfg)
+    cfg.log_level = 'WARNING'  # the runner's environment banner is not the preflight's
     if amp:
         enable_amp(cfg)
     with tempfile.TemporaryDirectory(prefix='preflight_') as work_dir:

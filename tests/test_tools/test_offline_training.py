@@ -121,6 +121,7 @@ def test_preflight_passes_on_the_demo_data_and_prints_the_plan(tiny_demo_root, t
     assert 's per iteration (median of 3 real batches)' in out and 'take about' in out
     assert 'random initialisation (pretrained=False)' in out
     assert not (tmp_path / 'run').exists()  # nothing written into the run's work dir
+    assert 'System environment' not in out + proc.stderr  # the timed runner's banner
 
 
 @pytest.fixture
