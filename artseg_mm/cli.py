@@ -86,11 +86,11 @@ def check_dataset_exists(dataset_cfg: ConfigDict) -> None:
     DATASETS.build(dataset_cfg)
 
 
-def check_pretrained_weights(cfg: Config) -> None:
+def check_pretrained_weights(cfg: Config):
     """Fail before the model is built when the backbone's pretrained weights can be
     read from nowhere (no hub on a cluster node, a wrong folder or file): the
-    message names the weights and the two ways out."""
+    message names the weights and the two ways out. Returns where they come from
+    (a ``WeightsSource``), None for a backbone that is not a timm one."""
     from .models.backbones.pretrained_weights import weights_source
     backbone = cfg.model.get('backbone') or {}
-    if 'model_name' in backbone:
-        weights_source(backbone)
+    return weights_source(backbone) if 'model_name' in backbone else None

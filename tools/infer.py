@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from artseg_mm.apis import ScanInferencer
 from artseg_mm.apis.confidence_review import DEFAULT_THRESHOLD, low_confidence_review
-from artseg_mm.apis.inferencer import DEFAULT_MAX_PIXELS
+from artseg_mm.apis.inferencer import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
 from artseg_mm.apis.measurements import DEFAULT_MIN_REGION_PX, measurement_record
 from artseg_mm.utils.hashing import sha256_of
 from artseg_mm.apis.provenance import model_provenance, tool_provenance, utc_now
@@ -53,7 +53,6 @@ from artseg_mm.visualization.scan_report import (RUN_FILE, OutputLock, ScanRepor
                                                  make_output_dirs, prepare_output_dir,
                                                  write_json_atomic)
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
 WINDOW_BAR_FROM = 16  # show a progress bar over windows from this many on
 EXPORTS = 'exports'  # folder of --export's files in OUT
 ZOOM_FROM = 2048  # longest side from which a scan gets a zoomable view (overlays: 1024)

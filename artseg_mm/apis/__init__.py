@@ -23,7 +23,7 @@ def inference_model(model, img):
 
 
 __all__ = ['ArtSegInferencer', 'ScanInferencer', 'WindowModel', 'build_segmentor',
-           'config_dataset_meta', 'count_windows', 'find_config_dump', 'image_loader', 'inference_model',
-           'inference_model_cfg', 'init_model', 'is_model_folder', 'open_model_folder',
-           'package_model', 'predict_class_ids', 'resolve_model_source',
-           'segmentor_window_model']
+           'config_dataset_meta', 'count_windows', 'find_config_dump', 'image_loader',
+           'inference_model', 'inference_model_cfg', 'init_model', 'is_model_folder',
+           'open_model_folder', 'package_model', 'predict_class_ids',
+           'resolve_model_source', 'segmentor_window_model']

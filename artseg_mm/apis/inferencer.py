@@ -20,6 +20,8 @@ from .pipeline_steps import is_step_of
 from ..models.segmentors.sliding_window import window_blend
 from .scan_inference import ScanPrediction, count_windows, predict_scan
 
+# the image files scans are read from (tools/infer.py, int8 calibration folders)
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
 # the largest image decoded by default: above ARTeFACT's largest scan (133 Mpx)
 # with room, far below what a crafted header can claim (OpenCV takes up to 1 Gpx)
 DEFAULT_MAX_PIXELS = 250_000_000

@@ -29,15 +29,16 @@ from .export import INPUT_NAME
 from .runtime import ExportedSegmentor
 
 QUANTIZATION_KEY = 'artseg_mm.quantization'
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 # largest share of pixels (percent) whose class may change against float32
 MAX_CHANGED_PERCENT = 0.5
 MAX_CALIBRATION_WINDOWS = 64
 
 
 def calibration_images(source: str) -> List[str]:
-    """The readable image files of a folder (sorted); a clear error if none."""
+    """The readable image files of a folder (sorted; the files ``tools/infer.py``
+    reads); a clear error if none."""
     import cv2
+    from ..apis.inferencer import IMAGE_EXTENSIONS
     if not osp.isdir(source):
         raise FileNotFoundError(f'calibration folder {source}: no such folder')
     names = sorted(n for n in os.listdir(source) if n.lower().endswith(IMAGE_EXTENSIONS))
@@ -231,17 +232,11 @@ def measure_agreement(float_path: str, int8_path: str, images: Sequence[str],
 
 def int8_kernels() -> str:
     """What the CPU offers int8 matrix work: VNNI (AVX-512 or AVX), else AVX2."""
-    flags = set()
-    if osp.isfile('/proc/cpuinfo'):
-        with open('/proc/cpuinfo') as file:
-            for line in file:
-                if line.startswith('flags'):
-                    flags = set(line.split(':', 1)[1].split())
-                    break
-    if {'avx512_vnni'} & flags:
+    found = torch.cpu.get_capabilities()  # torch's cpuinfo: the same on every OS
+    if found.get('avx512_vnni'):
         return 'AVX-512 VNNI'
-    if {'avx_vnni'} & flags:
+    if found.get('avx_vnni'):
         return 'AVX-VNNI'
-    if 'avx2' in flags:
+    if found.get('avx2'):
         return 'AVX2 (no VNNI)'
     return f'no AVX2 ({torch.backends.cpu.get_cpu_capability()})'

@@ -82,11 +82,11 @@ def _class_weights(cfg: Config) -> str:
 
 
 def _weights(cfg: Config) -> str:
-    from artseg_mm.models.backbones.pretrained_weights import weights_source
+    from artseg_mm.cli import check_pretrained_weights
     backbone = cfg.model.backbone
-    if 'model_name' not in backbone:
+    source = check_pretrained_weights(cfg)
+    if source is None:
         return f'{backbone.type}: not a timm backbone, not checked'
-    source = weights_source(backbone)
     what = dict(none='random initialisation (pretrained=False)', file='local file',
                 folder='weights folder (sha256 checked)', hub='timm hub (reachable)',
                 url='download (not checked ahead)', **{'hub-cache': 'local hub cache'}

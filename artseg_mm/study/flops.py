@@ -7,6 +7,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
+from ..utils.errors import error_summary
+
 FLOPS_SIZE = (512, 512)
 FLOP_CONVENTION = "mmengine counter, 1 multiply-add = 1 FLOP"
 
@@ -33,10 +35,6 @@ def gflops(model: torch.nn.Module, device: str,
         return analyzer.total() / 1e9
 
 
-def _reason(error: Exception) -> str:
-    return f'{type(error).__name__}: {str(error).splitlines()[0][:160]}'
-
-
 def try_gflops(model: torch.nn.Module, device: str,
                size: Sequence[int] = FLOPS_SIZE) -> Tuple[Optional[float], str]:
     """``(gflops(...), '')``, or ``(None, the reason)`` where the model cannot
@@ -44,7 +42,7 @@ def try_gflops(model: torch.nn.Module, device: str,
     try:
         return gflops(model, device, size), ''
     except Exception as error:  # returned as the reason
-        return None, _reason(error)
+        return None, error_summary(error, limit=160)
 
 
 def count_flops(model: torch.nn.Module, cfg: Config,
@@ -67,7 +65,7 @@ def count_flops(model: torch.nn.Module, cfg: Config,
             f'counted on the architecture built with img_size={FLOPS_SIZE[0]} '
             f"(the checkpoint's model takes {backbone['img_size']})")
     except Exception as error:  # reported in the table as n/a with both reasons
-        return None, f'{first}; with img_size={FLOPS_SIZE[0]}: {_reason(error)}'
+        return None, f'{first}; with img_size={FLOPS_SIZE[0]}: {error_summary(error, limit=160)}'
 
 
 def segmentor_complexity(cfg: Config, shape: Tuple[int, int], device: str = 'cpu') -> dict:

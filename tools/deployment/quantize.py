@@ -59,6 +59,10 @@ def config_dataset(exported: ExportedSegmentor, split: Optional[str] = None):
     return dataset
 
 
+def image_paths(dataset) -> list:
+    return [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
+
+
 def describe(name, pick, agreement, result) -> str:
     """``name`` (``pick(metrics)``): both models' values on all images, and the paired
     comparison."""
@@ -93,7 +97,7 @@ def main(argv=None) -> int:
             images, where = calibration_images(args.calibration), f'folder {args.calibration}'
         else:
             dataset = config_dataset(exported, args.calibration)
-            images = [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
+            images = image_paths(dataset)
             where = f'the {args.calibration} split of {dataset.data_root}'
         test_dataset = None if args.no_agreement else config_dataset(exported)
         record = quantize_onnx(args.model, args.out, images, where, args.float_nodes)
@@ -105,10 +109,10 @@ def main(argv=None) -> int:
     if test_dataset is None:
         return 0
     from artseg_mm.evaluation.statistics import paired_test
-    dataset = test_dataset
-    tested = [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
-    test_data = dataset.data_prefix['img_path']
-    truths = [dataset[i]['data_samples'].gt_sem_seg.data[0].numpy() for i in range(len(dataset))]
+    tested = image_paths(test_dataset)
+    test_data = test_dataset.data_prefix['img_path']
+    truths = [test_dataset[i]['data_samples'].gt_sem_seg.data[0].numpy()
+              for i in range(len(test_dataset))]
     agreement = measure_agreement(args.model, args.out, tested, truths,
                                   max(exported.out_channels, 2))
     classes = exported.dataset_meta['classes']

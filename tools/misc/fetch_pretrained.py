@@ -21,6 +21,7 @@ from tqdm import tqdm
 from artseg_mm.cli import config_with_options
 from artseg_mm.models.backbones.pretrained_weights import (INDEX_FILE, hub_repository,
                                                            read_index, write_index)
+from artseg_mm.utils.errors import error_summary
 from artseg_mm.utils.hashing import sha256_of
 
 STUDY_CONFIGS = sorted(glob.glob(osp.join(osp.dirname(__file__), '..', '..', 'configs',
@@ -97,8 +98,7 @@ def main(argv=None) -> int:
             save_classifier_weights(name, path, local.get(name))
         except Exception as error:  # the hub's errors are its HTTP client's, which changed
             # between huggingface_hub releases (requests, httpx, httpx2): each is named here
-            message = (str(error).splitlines() or [''])[0][:200]
-            first_line = f'{type(error).__name__}: {message}'
+            first_line = error_summary(error)
             if name not in local:
                 print(f'fetch_pretrained: {name}: cannot fetch its weights from '
                       f'{hub_repository(name)} ({first_line}); run this where there is '

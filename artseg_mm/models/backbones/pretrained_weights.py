@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ...checkpoints.atomic_io import AtomicLocalBackend
+from ...utils.errors import error_summary
 from ...utils.hashing import sha256_of
 
 INDEX_FILE = 'pretrained_index.json'
@@ -122,8 +123,8 @@ def _hub_unreachable_reason(repo: str, filenames: tuple) -> Optional[str]:
         except Exception as failure:  # no answer, whatever the HTTP client raises (it
             # changed between huggingface_hub releases: requests' OSErrors, then httpx's)
             error = failure
-    return (f'they are not in the local hub cache and the hub did not answer '
-            f'({type(error).__name__}: {str(error).splitlines()[0][:200]})')
+    return ('they are not in the local hub cache and the hub did not answer '
+            f'({error_summary(error)})')
 
 
 def weights_source(backbone_cfg: dict, check_hub: bool = True) -> WeightsSource:

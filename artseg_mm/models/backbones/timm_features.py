@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoints.matching import describe_key_mismatch, list_names
+from ...utils.errors import error_summary
 from .pretrained_weights import (PretrainedWeightsUnavailable, unavailable_message,
                                  weights_in_folder)
 
@@ -187,9 +188,8 @@ class TimmFeatureBackbone(BaseModule):
         except OSError as error:  # huggingface_hub's and requests' errors derive from it
             if not fetch:
                 raise
-            raise PretrainedWeightsUnavailable(unavailable_message(
-                model_name, f'{type(error).__name__}: {str(error).splitlines()[0][:200]}')
-            ) from error
+            raise PretrainedWeightsUnavailable(
+                unavailable_message(model_name, error_summary(error))) from error
         info = self.model.feature_info
         self.out_indices = tuple(out_indices)
         self.out_channels: List[int] = list(info.channels())
